@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+export const healthStatus = z
+  .object({
+    status: z.enum(['ok', 'unavailable']),
+    checks: z.record(z.string(), z.enum(['ok', 'unavailable'])).optional(),
+  })
+  .meta({ id: 'HealthStatus' });
+
+export const nativeError = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+      requestId: z.string().optional(),
+    }),
+  })
+  .meta({ id: 'NativeError' });
+
+export const swaggerAssetPath = z.object({
+  asset: z.enum(['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js']),
+});
