@@ -39,7 +39,7 @@ export const routes = [
     dialect: 'native',
     summary: 'Swagger UI over /openapi.json (the page and its bundled assets)',
     tags: ['platform'],
-    request: { path: swaggerAssetPath.partial() },
+    request: { path: swaggerAssetPath },
     responses: {
       200: { description: 'HTML page or asset', mediaType: 'text/html' },
       404: { description: 'Unknown asset', schema: nativeError },
@@ -47,7 +47,8 @@ export const routes = [
   },
 ] as const satisfies readonly RouteDefinition[];
 
-export type RouteId = (typeof routes)[number]['id'];
+export type TableRoute = (typeof routes)[number];
+export type RouteId = TableRoute['id'];
 
 /**
  * Answers every request no route matches (API Gateway's `$default` route
@@ -63,8 +64,8 @@ export const fallbackRoute: RouteDefinition = {
   responses: { 404: { description: 'No such route', schema: nativeError } },
 };
 
-export function routeById(id: RouteId): RouteDefinition {
-  const route = routes.find((candidate) => candidate.id === id);
+export function routeById<Id extends RouteId>(id: Id): Extract<TableRoute, { id: Id }> {
+  const route = routes.find((candidate): candidate is Extract<TableRoute, { id: Id }> => candidate.id === id);
   if (!route) throw new Error(`Unknown route id ${id}`);
   return route;
 }

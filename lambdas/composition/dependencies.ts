@@ -1,5 +1,6 @@
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { MetadataStore } from '../ports/metadata-store.ts';
+import { createAwsDependencies } from './aws.ts';
 
 /** Everything a use case may need, injected so handlers never build clients themselves. */
 export interface Dependencies {
@@ -9,13 +10,13 @@ export interface Dependencies {
 
 type DependencyFactory = () => Dependencies;
 
-let factory: DependencyFactory | undefined;
+let factory: DependencyFactory = () => createAwsDependencies();
 let built: Dependencies | undefined;
 
 /**
- * Chooses the composition root. Lambda entry points install the AWS one at
- * module load (lambdas/composition/aws.ts); the local runtime and tests
- * install theirs before the first request.
+ * Replaces the composition root. In Lambda nothing is installed and the AWS
+ * root (configured from the environment) is used; the local runtime and the
+ * tests install theirs before the first request.
  */
 export function installDependencies(next: DependencyFactory | Dependencies): void {
   factory = typeof next === 'function' ? next : () => next;
@@ -24,8 +25,6 @@ export function installDependencies(next: DependencyFactory | Dependencies): voi
 
 /** The dependencies of this process, built once on first use. */
 export function dependencies(): Dependencies {
-  if (built) return built;
-  if (!factory) throw new Error('No composition root installed: call installDependencies() first');
-  built = factory();
+  built ??= factory();
   return built;
 }

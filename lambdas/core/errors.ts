@@ -10,7 +10,8 @@ export type DomainErrorKind =
   | 'conflict'
   | 'payload-too-large'
   | 'unsupported-media-type'
-  | 'unavailable';
+  | 'unavailable'
+  | 'internal';
 
 export interface ValidationIssue {
   /** Dotted path of the offending field, e.g. `query.page` or `body.tasks.0.name`. */
@@ -37,5 +38,7 @@ export const validationFailed = (message: string, issues: ValidationIssue[] = []
 export const notFound = (message: string) => new DomainError('not-found', message);
 export const conflict = (message: string) => new DomainError('conflict', message);
 export const unavailable = (message: string) => new DomainError('unavailable', message);
+export const payloadTooLarge = (message: string) => new DomainError('payload-too-large', message);
+export const unsupportedMediaType = (message: string) => new DomainError('unsupported-media-type', message);
 
 export const isDomainError = (error: unknown): error is DomainError => error instanceof DomainError;

@@ -19,5 +19,5 @@ export const nativeError = z
   .meta({ id: 'NativeError' });
 
 export const swaggerAssetPath = z.object({
-  asset: z.enum(['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js']),
+  asset: z.string().optional().describe('File of the swagger-ui-dist package, e.g. swagger-ui.css'),
 });
