@@ -1,11 +1,13 @@
 import { z } from 'zod';
 
+const checkState = z.enum(['ok', 'unavailable']);
+
 export const healthStatus = z
   .object({
-    status: z.enum(['ok', 'unavailable']),
-    checks: z.record(z.string(), z.enum(['ok', 'unavailable'])).optional(),
+    status: checkState,
+    checks: z.object({ metadata: checkState, blobs: checkState }),
   })
-  .meta({ id: 'HealthStatus' });
+  .meta({ id: 'HealthStatus', description: 'Readiness of every store Sluice writes to' });
 
 export const nativeError = z
   .object({
