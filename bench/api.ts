@@ -41,11 +41,18 @@ export async function benchApi(durationSeconds: number): Promise<void> {
       POWERTOOLS_LOG_LEVEL: 'WARN',
       POWERTOOLS_DEV: 'false',
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  // Keep the server's complaints for a failure report instead of mixing them into the figures.
+  let stderr = '';
+  server.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
   });
   try {
     const url = `http://127.0.0.1:${port}/health`;
-    await waitUntilHealthy(url, 30_000);
+    await waitUntilHealthy(url, 30_000).catch((error: Error) => {
+      throw new Error(`${error.message}\n${stderr}`);
+    });
     await autocannon({ url, connections: 64, duration: 2 }); // warm-up: JIT and connection pools
     const result = await autocannon({ url, connections: 64, duration: durationSeconds });
     if (result.non2xx > 0 || result.errors > 0) {
