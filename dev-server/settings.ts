@@ -20,7 +20,10 @@ const environmentSchema = z.object({
   S3_PORT: port.default(4569),
   SLUICE_TABLE_NAME: z.string().min(3).default('sluice'),
   SLUICE_BUCKET_NAME: z.string().min(3).default('sluice-files'),
+  SLUICE_COMMAND_TASKS: flag,
 });
+
+const loopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 export interface LocalSettings {
   host: string;
@@ -32,6 +35,8 @@ export interface LocalSettings {
   s3Port: number;
   tableName: string;
   bucketName: string;
+  /** Command tasks run shell commands on this machine: on by default only when the API listens on loopback. */
+  commandTasks: boolean;
 }
 
 export const settingsHelp = `Usage: npm start [-- --in-memory] [-- --dynamodb-local]
@@ -41,7 +46,8 @@ Environment (defaults in brackets):
   SLUICE_DATA_DIR [.sluice-data]   where data lives across restarts
   SLUICE_IN_MEMORY [false]         keep nothing on disk
   SLUICE_DYNAMODB [dynalite]       or dynamodb-local (AWS's DynamoDB Local; needs Java 17+)
-  SLUICE_TABLE_NAME [sluice]       SLUICE_BUCKET_NAME [sluice-files]`;
+  SLUICE_TABLE_NAME [sluice]       SLUICE_BUCKET_NAME [sluice-files]
+  SLUICE_COMMAND_TASKS [true on a loopback HOST, else false]   run command tasks as local processes`;
 
 /** Local runtime settings from the environment and command-line flags (flags win). */
 export function readSettings(argv: string[] = process.argv.slice(2), env = process.env): LocalSettings {
@@ -75,5 +81,6 @@ export function readSettings(argv: string[] = process.argv.slice(2), env = proce
     s3Port: e.S3_PORT,
     tableName: e.SLUICE_TABLE_NAME,
     bucketName: e.SLUICE_BUCKET_NAME,
+    commandTasks: e.SLUICE_COMMAND_TASKS ?? loopback(e.HOST),
   };
 }

@@ -13,7 +13,29 @@ const configSchema = z.object({
   SLUICE_DYNAMODB_ENDPOINT: z.url().optional(),
   /** Only set locally: the S3 stand-in's endpoint (path-style addressing). */
   SLUICE_S3_ENDPOINT: z.url().optional(),
+  /** The flow engine on AWS (set by the CDK stacks on the functions that deploy or run flows). */
+  SLUICE_TASK_RUNNER_FUNCTION: z.string().min(1).optional(),
+  SLUICE_STATES_ROLE_ARN: z.string().min(1).optional(),
+  SLUICE_STATES_LOG_GROUP_ARN: z.string().min(1).optional(),
+  SLUICE_ECS_CLUSTER: z.string().min(1).optional(),
+  SLUICE_ECS_TASK_DEFINITION: z.string().min(1).optional(),
+  SLUICE_ECS_SUBNETS: z.string().min(1).optional(),
+  SLUICE_ECS_SECURITY_GROUP: z.string().min(1).optional(),
+  /** ENABLED when command tasks run in public subnets without NAT (they need a public IP to pull images). */
+  SLUICE_ECS_ASSIGN_PUBLIC_IP: z.enum(['ENABLED', 'DISABLED']).optional(),
 });
+
+/** Where flows run on AWS; absent locally, where the in-process orchestrator needs none of it. */
+export interface EngineConfig {
+  taskRunnerFunction: string;
+  statesRoleArn: string;
+  statesLogGroupArn: string | undefined;
+  ecsCluster: string | undefined;
+  ecsTaskDefinition: string | undefined;
+  ecsSubnets: string[];
+  ecsSecurityGroup: string | undefined;
+  ecsAssignPublicIp: boolean;
+}
 
 export interface SluiceConfig {
   tableName: string;
@@ -21,6 +43,7 @@ export interface SluiceConfig {
   region: string;
   dynamodbEndpoint: string | undefined;
   s3Endpoint: string | undefined;
+  engine: EngineConfig | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
@@ -36,6 +59,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
     region: c.AWS_REGION,
     dynamodbEndpoint: c.SLUICE_DYNAMODB_ENDPOINT,
     s3Endpoint: c.SLUICE_S3_ENDPOINT,
+    engine:
+      c.SLUICE_TASK_RUNNER_FUNCTION && c.SLUICE_STATES_ROLE_ARN
+        ? {
+            taskRunnerFunction: c.SLUICE_TASK_RUNNER_FUNCTION,
+            statesRoleArn: c.SLUICE_STATES_ROLE_ARN,
+            statesLogGroupArn: c.SLUICE_STATES_LOG_GROUP_ARN,
+            ecsCluster: c.SLUICE_ECS_CLUSTER,
+            ecsTaskDefinition: c.SLUICE_ECS_TASK_DEFINITION,
+            ecsSubnets: c.SLUICE_ECS_SUBNETS?.split(',').filter(Boolean) ?? [],
+            ecsSecurityGroup: c.SLUICE_ECS_SECURITY_GROUP,
+            ecsAssignPublicIp: c.SLUICE_ECS_ASSIGN_PUBLIC_IP === 'ENABLED',
+          }
+        : undefined,
   };
 }
 
@@ -43,4 +79,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
 export const configVariables = {
   tableName: 'SLUICE_TABLE_NAME',
   bucketName: 'SLUICE_BUCKET_NAME',
+  taskRunnerFunction: 'SLUICE_TASK_RUNNER_FUNCTION',
+  statesRoleArn: 'SLUICE_STATES_ROLE_ARN',
+  statesLogGroupArn: 'SLUICE_STATES_LOG_GROUP_ARN',
+  ecsCluster: 'SLUICE_ECS_CLUSTER',
+  ecsTaskDefinition: 'SLUICE_ECS_TASK_DEFINITION',
+  ecsSubnets: 'SLUICE_ECS_SUBNETS',
+  ecsSecurityGroup: 'SLUICE_ECS_SECURITY_GROUP',
+  ecsAssignPublicIp: 'SLUICE_ECS_ASSIGN_PUBLIC_IP',
 } as const;

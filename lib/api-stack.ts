@@ -12,6 +12,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { HandlerFunction } from './handler-function.ts';
+import type { Engine } from './orchestrator-access.ts';
 import { guardResourceBudget } from './resource-budget.ts';
 import { type HandlerPlan, pascalCase } from './route-plan.ts';
 
@@ -43,6 +44,8 @@ export interface ApiStackProps extends StackProps {
   /** The function of the route table's fallback route, bound to `$default`. */
   fallback: HandlerPlan;
   logRetention: RetentionDays;
+  /** The flow engine, for functions whose routes deploy or run flows. */
+  engine: Engine;
   /** Browser origins allowed by CORS; none (CORS off) by default. */
   corsAllowOrigins?: readonly string[];
   /** Stage-wide steady-state requests per second and burst. */
@@ -87,6 +90,7 @@ export class ApiStack extends Stack {
       table: props.table,
       bucket: props.bucket,
       logRetention: props.logRetention,
+      engine: props.engine,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.stage.url, description: 'Base URL of the Sluice HTTP API' });

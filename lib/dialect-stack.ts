@@ -6,6 +6,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { Dialect } from '../lambdas/http/route.ts';
 import { HandlerFunction } from './handler-function.ts';
+import type { Engine } from './orchestrator-access.ts';
 import { guardResourceBudget } from './resource-budget.ts';
 import { type HandlerPlan, pascalCase } from './route-plan.ts';
 
@@ -16,6 +17,8 @@ export interface DialectStackProps extends StackProps {
   table: ITable;
   bucket: IBucket;
   logRetention: RetentionDays;
+  /** The flow engine, for functions whose routes deploy or run flows. */
+  engine: Engine;
 }
 
 /**
@@ -39,6 +42,7 @@ export class DialectStack extends Stack {
           table: props.table,
           bucket: props.bucket,
           logRetention: props.logRetention,
+          engine: props.engine,
         }),
       );
     }

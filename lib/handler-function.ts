@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import { type HttpApi, HttpMethod, HttpRoute, HttpRouteKey } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -13,10 +13,11 @@ import {
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
-import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import { Construct } from 'constructs';
 import { configVariables } from '../lambdas/config.ts';
 import { type RouteDefinition, routeKeysOf } from '../lambdas/http/route.ts';
+import { acknowledgeWildcardResource } from './nag.ts';
+import { type Engine, grantOrchestrator } from './orchestrator-access.ts';
 import type { HandlerPlan } from './route-plan.ts';
 
 const projectRoot = join(import.meta.dirname, '..');
@@ -102,51 +103,56 @@ function routeKey(route: RouteDefinition, path: string): HttpRouteKey {
 /** Construct id of a route key; `/` separates construct paths, so it is replaced. */
 const routeId = (key: string): string => key.replaceAll('/', '_');
 
-export interface HandlerFunctionProps {
-  plan: HandlerPlan;
-  httpApi: HttpApi;
+export interface SluiceFunctionProps {
+  /** Module under lambdas/handlers (without extension): the function's entry. */
+  module: string;
+  description: string;
   table: ITable;
   bucket: IBucket;
   logRetention: RetentionDays;
+  /** Variables beyond the table, bucket and runtime ones every function gets. */
+  environment?: Readonly<Record<string, string>>;
+  /** A fixed name, for functions other resources name (e.g. the task runner). */
+  functionName?: string;
+  timeout?: Duration;
 }
 
 /**
- * One handler module as deployed: its function (with a dedicated role and
- * log group), the grants its routes' `access` asks for and nothing more, one
- * integration, and one route (with a route-scoped invoke permission) per route key.
+ * One Sluice Lambda function as every one is deployed: bundled by esbuild
+ * from its handler module, with a dedicated role and log group, and grant
+ * helpers that give the role exactly the actions the ports use.
  */
-export class HandlerFunction extends Construct {
+export class SluiceFunction extends Construct {
   readonly function: NodejsFunction;
   readonly role: Role;
-  readonly routes: HttpRoute[] = [];
 
-  constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
+  constructor(scope: Construct, id: string, props: SluiceFunctionProps) {
     super(scope, id);
-    const { plan, httpApi, table, bucket } = props;
-    const keys = plan.routes.flatMap(routeKeysOf);
-
     const logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
     // A role of its own instead of the default one, whose managed
     // AWSLambdaBasicExecutionRole may write to every log group of the account.
     this.role = new Role(this, 'Role', {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: `Sluice ${plan.module} function`,
+      description: `Sluice ${props.module} function`,
     });
     logGroup.grantWrite(this.role);
 
-    const bundlingHooks = commandHooks(plan.module);
+    const bundlingHooks = commandHooks(props.module);
     this.function = new NodejsFunction(this, 'Function', {
       ...functionDefaults,
-      entry: join(projectRoot, 'lambdas', 'handlers', `${plan.module}.ts`),
+      ...(props.timeout ? { timeout: props.timeout } : {}),
+      ...(props.functionName ? { functionName: props.functionName } : {}),
+      entry: join(projectRoot, 'lambdas', 'handlers', `${props.module}.ts`),
       handler: 'handler',
       projectRoot,
       depsLockFilePath: join(projectRoot, 'package-lock.json'),
       role: this.role,
       logGroup,
-      description: `Sluice ${plan.dialect}/${plan.module}: ${keys.join(', ')}`.slice(0, 256),
+      description: props.description.slice(0, 256),
       environment: {
-        [configVariables.tableName]: table.tableName,
-        [configVariables.bucketName]: bucket.bucketName,
+        [configVariables.tableName]: props.table.tableName,
+        [configVariables.bucketName]: props.bucket.bucketName,
+        ...props.environment,
         POWERTOOLS_SERVICE_NAME: 'sluice',
         NODE_OPTIONS: '--enable-source-maps',
       },
@@ -169,8 +175,80 @@ export class HandlerFunction extends Construct {
         ...(bundlingHooks ? { commandHooks: bundlingHooks } : {}),
       },
     });
+  }
 
-    this.grantAccess(plan, table, bucket);
+  /** The MetadataStore port's actions at `level` on the table and its indexes. */
+  grantMetadata(table: ITable, level: 'read' | 'write'): void {
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...metadataActions[level]],
+        resources: [table.tableArn, `${table.tableArn}/index/*`],
+      }),
+    );
+    acknowledgeWildcardResource(this.role, `${table.tableArn}/index/*`, {
+      reason:
+        'The grant covers the table and its secondary indexes (gsi1 serves collection listings); ' +
+        "index/* is that one table's indexes, nothing else.",
+    });
+  }
+
+  /** The BlobStore port's actions at `level` on the files bucket and its objects. */
+  grantBlobs(bucket: IBucket, level: 'read' | 'write'): void {
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...blobActions[level]],
+        resources: [bucket.bucketArn, bucket.arnForObjects('*')],
+      }),
+    );
+    acknowledgeWildcardResource(this.role, bucket.arnForObjects('*'), {
+      reason:
+        'Object keys are made at run time (per flow, execution and file), so object actions apply ' +
+        'to every object of the one files bucket; the actions themselves carry no wildcard.',
+    });
+  }
+}
+
+export interface HandlerFunctionProps {
+  plan: HandlerPlan;
+  httpApi: HttpApi;
+  table: ITable;
+  bucket: IBucket;
+  logRetention: RetentionDays;
+  /** The flow engine; required when a route of the plan has `orchestrator` access. */
+  engine?: Engine;
+}
+
+/**
+ * One handler module as deployed: its function (with a dedicated role and
+ * log group), the grants its routes' `access` asks for and nothing more, one
+ * integration, and one route (with a route-scoped invoke permission) per route key.
+ */
+export class HandlerFunction extends SluiceFunction {
+  readonly routes: HttpRoute[] = [];
+
+  constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
+    const { plan, httpApi, table, bucket, engine } = props;
+    const keys = plan.routes.flatMap(routeKeysOf);
+    const orchestrator = plan.access.orchestrator ?? [];
+    if (orchestrator.length > 0 && !engine) {
+      throw new Error(
+        `Handler module ${plan.module} needs the flow engine (orchestrator access) but none was given`,
+      );
+    }
+    super(scope, id, {
+      module: plan.module,
+      description: `Sluice ${plan.dialect}/${plan.module}: ${keys.join(', ')}`,
+      table,
+      bucket,
+      logRetention: props.logRetention,
+      // Functions that deploy or run flows build the engine, which needs to know where flows run.
+      ...(orchestrator.length > 0 && engine ? { environment: engine.environment } : {}),
+    });
+
+    const { metadata, blobs } = plan.access;
+    if (metadata) this.grantMetadata(table, metadata);
+    if (blobs) this.grantBlobs(bucket, blobs);
+    if (engine) for (const capability of orchestrator) grantOrchestrator(this.role, engine, capability);
 
     const integration = new HttpLambdaIntegration('Integration', this.function);
     for (const route of plan.routes) {
@@ -188,52 +266,4 @@ export class HandlerFunction extends Construct {
       });
     }
   }
-
-  private grantAccess(plan: HandlerPlan, table: ITable, bucket: IBucket): void {
-    const { metadata, blobs } = plan.access;
-    if (metadata) {
-      this.role.addToPrincipalPolicy(
-        new PolicyStatement({
-          actions: [...metadataActions[metadata]],
-          resources: [table.tableArn, `${table.tableArn}/index/*`],
-        }),
-      );
-      acknowledgeWildcardResource(this.role, `${table.tableArn}/index/*`, {
-        reason:
-          'The grant covers the table and its secondary indexes (gsi1 serves collection listings); ' +
-          "index/* is that one table's indexes, nothing else.",
-      });
-    }
-    if (blobs) {
-      this.role.addToPrincipalPolicy(
-        new PolicyStatement({
-          actions: [...blobActions[blobs]],
-          resources: [bucket.bucketArn, bucket.arnForObjects('*')],
-        }),
-      );
-      acknowledgeWildcardResource(this.role, bucket.arnForObjects('*'), {
-        reason:
-          'Object keys are made at run time (per flow, execution and file), so object actions apply ' +
-          'to every object of the one files bucket; the actions themselves carry no wildcard.',
-      });
-    }
-  }
-}
-
-/**
- * Acknowledges cdk-nag's AwsSolutions-IAM5 finding for exactly one wildcard
- * resource of the role's policy. The finding id embeds the resource as it is
- * synthesized, and a resource of another stack takes its final form (a
- * cross-stack reference) only when CDK resolves references during synthesis.
- * So the id is computed in a construct validation: those run after references
- * are resolved and before policy validation plugins such as cdk-nag.
- */
-function acknowledgeWildcardResource(role: Role, resource: string, { reason }: { reason: string }): void {
-  role.node.addValidation({
-    validate: () => {
-      const flattened = flattenCfnReference(Stack.of(role).resolve(resource));
-      Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[Resource::${flattened}]`, reason });
-      return [];
-    },
-  });
 }

@@ -14,7 +14,18 @@ export interface HandlerPlan {
   dialect: Dialect;
   routes: readonly RouteDefinition[];
   /** Union of the routes' `access`: the function is granted exactly this. */
-  access: RouteAccess;
+  access: PlanAccess;
+}
+
+/** Step Functions capabilities (RouteAccess.orchestrator): distinct, not levels of one another. */
+export type OrchestratorCapability = NonNullable<RouteAccess['orchestrator']>;
+
+/** What a function may touch: the widest table and bucket levels, and every orchestrator capability, of its routes. */
+export interface PlanAccess {
+  metadata?: 'read' | 'write';
+  blobs?: 'read' | 'write';
+  /** Sorted, without duplicates; absent when no route needs Step Functions. */
+  orchestrator?: readonly OrchestratorCapability[];
 }
 
 /** Where every function goes: the fallback (`$default`) one beside the API, the rest per dialect. */
@@ -35,15 +46,26 @@ function widest(
   return rank[a] >= rank[b] ? a : b;
 }
 
-/** Least privilege for a function serving several routes: the widest access any of them needs. */
-export function mergeAccess(routes: readonly RouteDefinition[]): RouteAccess {
-  let metadata: RouteAccess['metadata'];
-  let blobs: RouteAccess['blobs'];
+/**
+ * Least privilege for a function serving several routes: the widest table and
+ * bucket access any of them needs, and the union of their orchestrator
+ * capabilities (deploying and running flows are different powers, neither
+ * implies the other, so a module serving both kinds of route gets both).
+ */
+export function mergeAccess(routes: readonly RouteDefinition[]): PlanAccess {
+  let metadata: PlanAccess['metadata'];
+  let blobs: PlanAccess['blobs'];
+  const orchestrator = new Set<OrchestratorCapability>();
   for (const route of routes) {
     metadata = widest(metadata, route.access?.metadata);
     blobs = widest(blobs, route.access?.blobs);
+    if (route.access?.orchestrator) orchestrator.add(route.access.orchestrator);
   }
-  return { ...(metadata ? { metadata } : {}), ...(blobs ? { blobs } : {}) };
+  return {
+    ...(metadata ? { metadata } : {}),
+    ...(blobs ? { blobs } : {}),
+    ...(orchestrator.size > 0 ? { orchestrator: [...orchestrator].sort() } : {}),
+  };
 }
 
 /**

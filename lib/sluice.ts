@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import type { Dialect } from '../lambdas/http/route.ts';
 import { ApiStack } from './api-stack.ts';
 import { DialectStack } from './dialect-stack.ts';
+import { type CommandTaskOptions, EngineStack } from './engine-stack.ts';
 import { pascalCase, planStacks, type StackPlan } from './route-plan.ts';
 import { StorageStack } from './storage-stack.ts';
 
@@ -17,6 +18,18 @@ export interface SluiceOptions {
   corsAllowOrigins: string[];
   /** Stage throttling. Context `sluice:throttleRateLimit` / `sluice:throttleBurstLimit`. */
   throttle: { rateLimit: number; burstLimit: number };
+  /**
+   * Flows' `lambda` tasks may invoke only functions whose name starts with
+   * this. Context `sluice:lambdaTaskPrefix`.
+   */
+  lambdaTaskPrefix: string;
+  /**
+   * Command tasks run in an isolated Fargate task; off (no ECS resources,
+   * and the engine refuses command tasks) unless context
+   * `sluice:enableCommandTasks` is true. Then `sluice:commandImage` is the
+   * image and `sluice:vpcId` an existing VPC to use instead of a new one.
+   */
+  commandTasks?: CommandTaskOptions;
   env?: Environment;
 }
 
@@ -25,7 +38,10 @@ export const defaultOptions: SluiceOptions = {
   logRetention: RetentionDays.ONE_MONTH,
   corsAllowOrigins: [],
   throttle: { rateLimit: 100, burstLimit: 200 },
+  lambdaTaskPrefix: 'sluice-task-',
 };
+
+export const defaultCommandImage = 'public.ecr.aws/amazonlinux/amazonlinux:2023';
 
 const retentionValues = new Set<number>(Object.values(RetentionDays).filter((v) => typeof v === 'number'));
 
@@ -36,6 +52,32 @@ function positiveInteger(scope: Construct, key: string, fallback: number): numbe
   if (!Number.isInteger(value) || value <= 0)
     throw new Error(`Context ${key} must be a positive integer, got ${raw}`);
   return value;
+}
+
+function flag(scope: Construct, key: string): boolean {
+  const raw: unknown = scope.node.tryGetContext(key);
+  if (raw === undefined || raw === false || raw === 'false') return false;
+  if (raw === true || raw === 'true') return true;
+  throw new Error(`Context ${key} must be true or false, got ${String(raw)}`);
+}
+
+function commandTasksFromContext(scope: Construct, env?: Environment): CommandTaskOptions | undefined {
+  if (!flag(scope, 'sluice:enableCommandTasks')) return undefined;
+  const image: unknown = scope.node.tryGetContext('sluice:commandImage') ?? defaultCommandImage;
+  if (typeof image !== 'string' || !/^[a-z0-9][\w.\-/:@]*$/i.test(image)) {
+    throw new Error(`Context sluice:commandImage must be a container image reference, got ${String(image)}`);
+  }
+  const vpcId: unknown = scope.node.tryGetContext('sluice:vpcId');
+  if (vpcId === undefined) return { image };
+  if (typeof vpcId !== 'string' || !/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) {
+    throw new Error(`Context sluice:vpcId must be a VPC id (vpc-…), got ${String(vpcId)}`);
+  }
+  if (!env) {
+    throw new Error(
+      'Context sluice:vpcId needs an account and region (CDK_DEFAULT_ACCOUNT/REGION) to look the VPC up',
+    );
+  }
+  return { image, vpcId };
 }
 
 /** Reads and validates the `sluice:*` context keys. */
@@ -51,6 +93,15 @@ export function optionsFromContext(scope: Construct, env?: Environment): SluiceO
     );
   }
   const origins: unknown = scope.node.tryGetContext('sluice:corsAllowOrigins') ?? '';
+  const lambdaTaskPrefix: unknown =
+    scope.node.tryGetContext('sluice:lambdaTaskPrefix') ?? defaultOptions.lambdaTaskPrefix;
+  // At least three characters: a prefix like `s` would let flows invoke nearly any function.
+  if (typeof lambdaTaskPrefix !== 'string' || !/^[A-Za-z0-9_-]{3,50}$/.test(lambdaTaskPrefix)) {
+    throw new Error(
+      `Context sluice:lambdaTaskPrefix must be a function-name prefix of 3 to 50 characters [A-Za-z0-9_-], got ${String(lambdaTaskPrefix)}`,
+    );
+  }
+  const commandTasks = commandTasksFromContext(scope, env);
   return {
     prefix,
     logRetention: days,
@@ -62,20 +113,24 @@ export function optionsFromContext(scope: Construct, env?: Environment): SluiceO
       rateLimit: positiveInteger(scope, 'sluice:throttleRateLimit', defaultOptions.throttle.rateLimit),
       burstLimit: positiveInteger(scope, 'sluice:throttleBurstLimit', defaultOptions.throttle.burstLimit),
     },
+    lambdaTaskPrefix,
+    ...(commandTasks ? { commandTasks } : {}),
     ...(env ? { env } : {}),
   };
 }
 
 export interface SluiceStacks {
   storage: StorageStack;
+  engine: EngineStack;
   api: ApiStack;
   /** One per dialect that has routes. */
   dialects: Map<Dialect, DialectStack>;
 }
 
 /**
- * Every Sluice stack, built from the route table: storage, the HTTP API (with
- * the `$default` route), then one stack per dialect with its functions and routes.
+ * Every Sluice stack, built from the route table: storage, the flow engine,
+ * the HTTP API (with the `$default` route), then one stack per dialect with
+ * its functions and routes.
  */
 export function defineSluice(
   scope: Construct,
@@ -88,7 +143,17 @@ export function defineSluice(
     ...common,
     description: 'Sluice storage: metadata table and files bucket',
   });
-  const shared = { table: storage.table, bucket: storage.bucket, logRetention };
+  const engine = new EngineStack(scope, `${prefix}-Engine`, {
+    ...common,
+    description: 'Sluice flow engine: task runner, execution role and events, command tasks',
+    prefix,
+    table: storage.table,
+    bucket: storage.bucket,
+    logRetention,
+    lambdaTaskPrefix: options.lambdaTaskPrefix,
+    ...(options.commandTasks ? { commandTasks: options.commandTasks } : {}),
+  });
+  const shared = { table: storage.table, bucket: storage.bucket, logRetention, engine: engine.engine };
   const api = new ApiStack(scope, `${prefix}-Api`, {
     ...common,
     ...shared,
@@ -112,5 +177,5 @@ export function defineSluice(
     );
   }
   Tags.of(scope).add('project', 'sluice');
-  return { storage, api, dialects };
+  return { storage, engine, api, dialects };
 }

@@ -1,15 +1,20 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { compileFlow } from '../../statemachines/compile.ts';
 import { DynamoDbMetadataStore } from '../adapters/aws/dynamodb-metadata-store.ts';
 import { S3BlobStore } from '../adapters/aws/s3-blob-store.ts';
-import { loadConfig, type SluiceConfig } from '../config.ts';
+import { SfnOrchestrator } from '../adapters/aws/sfn-orchestrator.ts';
+import { FetchHttpCaller } from '../adapters/fetch-http-caller.ts';
+import { type EngineConfig, loadConfig, type SluiceConfig } from '../config.ts';
 import type { Dependencies } from './dependencies.ts';
+import { createEngine, type Engine } from './engine.ts';
 
 /**
- * The AWS composition root: real SDK clients. Locally the same root runs with
- * the endpoints pointed at the stand-ins, so the SDK code path is the one
- * that runs in Lambda.
+ * The AWS composition root: real SDK clients. Locally the same stores run
+ * with their endpoints pointed at the stand-ins, so the SDK code path is the
+ * one that runs in Lambda.
  */
 export function createAwsDependencies(config: SluiceConfig = loadConfig()): Dependencies {
   const dynamodb = new DynamoDBClient({
@@ -23,8 +28,58 @@ export function createAwsDependencies(config: SluiceConfig = loadConfig()): Depe
     region: config.region,
     ...(config.s3Endpoint ? { endpoint: config.s3Endpoint, forcePathStyle: true } : {}),
   });
+  const store = new DynamoDbMetadataStore(documents, config.tableName);
+  const blobs = new S3BlobStore(s3, config.bucketName);
+  let engine: Engine | undefined;
   return {
-    store: new DynamoDbMetadataStore(documents, config.tableName),
-    blobs: new S3BlobStore(s3, config.bucketName),
+    store,
+    blobs,
+    // Built on first use: only functions that deploy or run flows get the engine's settings.
+    get engine() {
+      engine ??= createEngine({
+        store,
+        blobs,
+        orchestrator: stepFunctions(config.region, requireEngine(config.engine)),
+        http: new FetchHttpCaller(),
+        compile: (descriptor) => compileFlow(descriptor, compileOptions(requireEngine(config.engine))),
+      });
+      return engine;
+    },
+  };
+}
+
+function requireEngine(engine: EngineConfig | undefined): EngineConfig {
+  if (!engine)
+    throw new Error(
+      'This function has no flow-engine settings (SLUICE_TASK_RUNNER_FUNCTION, SLUICE_STATES_ROLE_ARN)',
+    );
+  return engine;
+}
+
+function stepFunctions(region: string, engine: EngineConfig): SfnOrchestrator {
+  return new SfnOrchestrator({
+    client: new SFNClient({ region }),
+    roleArn: engine.statesRoleArn,
+    ...(engine.statesLogGroupArn
+      ? {
+          loggingConfiguration: {
+            level: 'ERROR',
+            includeExecutionData: false,
+            destinations: [{ cloudWatchLogsLogGroup: { logGroupArn: `${engine.statesLogGroupArn}:*` } }],
+          },
+        }
+      : {}),
+  });
+}
+
+function compileOptions(engine: EngineConfig) {
+  return {
+    runnerFunction: engine.taskRunnerFunction,
+    ...(engine.ecsCluster ? { ecsCluster: engine.ecsCluster } : {}),
+    ...(engine.ecsTaskDefinition ? { ecsTaskDefinition: engine.ecsTaskDefinition } : {}),
+    ...(engine.ecsSubnets.length
+      ? { ecsSubnets: engine.ecsSubnets, ecsAssignPublicIp: engine.ecsAssignPublicIp }
+      : {}),
+    ...(engine.ecsSecurityGroup ? { ecsSecurityGroups: [engine.ecsSecurityGroup] } : {}),
   };
 }

@@ -1,11 +1,13 @@
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { MetadataStore } from '../ports/metadata-store.ts';
 import { createAwsDependencies } from './aws.ts';
+import type { Engine } from './engine.ts';
 
 /** Everything a use case may need, injected so handlers never build clients themselves. */
 export interface Dependencies {
   store: MetadataStore;
   blobs: BlobStore;
+  engine: Engine;
 }
 
 type DependencyFactory = () => Dependencies;

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import {
   badRequest,
@@ -58,14 +59,27 @@ function bodyText(event: APIGatewayProxyEventV2): string | undefined {
   return bytes.toString('utf8');
 }
 
+/** A YAML body (Content-Type application/yaml) stands for the same JSON document. */
+function decodeYaml(text: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch (error) {
+    const reason = error instanceof YAMLParseError ? error.message : 'unparseable';
+    throw badRequest(`Malformed YAML body: ${reason}`, [{ path: 'body', message: reason }]);
+  }
+}
+
 function decodeBody(route: RouteDefinition, event: APIGatewayProxyEventV2): unknown {
   const text = bodyText(event);
   const mediaType = route.request?.bodyMediaType ?? 'application/json';
   if (mediaType !== 'application/json') return text;
   if (text === undefined || text.trim() === '') return undefined;
   const declared = event.headers?.['content-type'];
+  if (declared && /yaml/i.test(declared)) return decodeYaml(text);
   if (declared && !/json|text\/plain|x-www-form-urlencoded/i.test(declared)) {
-    throw unsupportedMediaType(`Content-Type ${declared} is not accepted here; send application/json`);
+    throw unsupportedMediaType(
+      `Content-Type ${declared} is not accepted here; send application/json or application/yaml`,
+    );
   }
   try {
     return JSON.parse(text);

@@ -10,6 +10,11 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 export interface RouteAccess {
   metadata?: 'read' | 'write';
   blobs?: 'read' | 'write';
+  /**
+   * Step Functions: `deploy` creates/updates flow state machines (and passes
+   * their role); `run` starts, stops, redrives executions and answers task tokens.
+   */
+  orchestrator?: 'deploy' | 'run';
 }
 
 export interface ResponseSpec {

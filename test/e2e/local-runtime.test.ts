@@ -16,6 +16,7 @@ const settings = (dataDir: string | undefined): LocalSettings => ({
   s3Port: 0,
   tableName: 'sluice',
   bucketName: 'sluice-files',
+  commandTasks: false,
 });
 
 describe('local runtime (npm start)', () => {

@@ -30,6 +30,7 @@ describe('Swagger UI in a real browser', () => {
       s3Port: 0,
       tableName: 'sluice',
       bucketName: 'sluice-files',
+      commandTasks: false,
     });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
   });

@@ -9,8 +9,14 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { App, CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
 import { tableDesign } from '../../lambdas/adapters/aws/table-design.ts';
 import { configVariables } from '../../lambdas/config.ts';
 import { swaggerAssets } from '../../lambdas/handlers/swagger-ui.ts';
@@ -18,7 +24,14 @@ import type { RouteDefinition } from '../../lambdas/http/route.ts';
 import { routeKeysOf } from '../../lambdas/http/route.ts';
 import { fallbackRoute, handlerModules, routes } from '../../lambdas/routes.ts';
 import { accessLogFields } from '../../lib/api-stack.ts';
-import { bundledFiles, commandHooks, type HandlerFunction } from '../../lib/handler-function.ts';
+import { commandContainerName, logDeliveryActions } from '../../lib/engine-stack.ts';
+import {
+  bundledFiles,
+  commandHooks,
+  HandlerFunction,
+  type SluiceFunction,
+} from '../../lib/handler-function.ts';
+import { orchestratorActions, taskTokenActions } from '../../lib/orchestrator-access.ts';
 import {
   cloudFormationResourceLimit,
   countResources,
@@ -41,8 +54,11 @@ function synthesize(
   const app = new App({ context: { ...cdkJson.context, ...context, 'aws:cdk:bundling-stacks': [] } });
   const stacks = defineSluice(app, optionsFromContext(app), plan);
   app.synth();
-  return { app, stacks, all: [stacks.storage, stacks.api, ...stacks.dialects.values()] };
+  return { app, stacks, all: [stacks.storage, stacks.engine, stacks.api, ...stacks.dialects.values()] };
 }
+
+/** Context that turns command tasks (and so every ECS resource) on. */
+const commandsOn = { 'sluice:enableCommandTasks': 'true' };
 
 type Resources = Record<
   string,
@@ -50,7 +66,7 @@ type Resources = Record<
 >;
 const resourcesOf = (stack: Stack): Resources => Template.fromStack(stack).toJSON().Resources as Resources;
 
-/** Every function of the app with its handler module. */
+/** Every route function of the app with its handler module. */
 function functionsOf(stacks: SluiceStacks): { module: string; handler: HandlerFunction; stack: Stack }[] {
   const found = [{ module: fallbackRoute.handler, handler: stacks.api.fallback, stack: stacks.api as Stack }];
   for (const stack of stacks.dialects.values()) {
@@ -59,23 +75,118 @@ function functionsOf(stacks: SluiceStacks): { module: string; handler: HandlerFu
   return found;
 }
 
-/** Actions of every policy statement attached to the function's role. */
-function actionsOf(stack: Stack, handler: HandlerFunction): string[] {
-  const roleId = stack.getLogicalId(handler.role.node.defaultChild as CfnResource);
-  const actions: string[] = [];
+/** The engine's own functions (not behind a route): the task runner and the execution-events function. */
+function engineFunctionsOf(
+  stacks: SluiceStacks,
+): { module: string; handler: SluiceFunction; stack: Stack }[] {
+  return [
+    { module: 'task-runner', handler: stacks.engine.taskRunnerFunction, stack: stacks.engine },
+    { module: 'execution-events', handler: stacks.engine.executionEvents, stack: stacks.engine },
+  ];
+}
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** Every policy statement attached to the role (a role, or a SluiceFunction's role). */
+function statementsOf(stack: Stack, role: Role | { role: Role }): Statement[] {
+  const roleId = stack.getLogicalId(('role' in role ? role.role : role).node.defaultChild as CfnResource);
+  const statements: Statement[] = [];
   for (const resource of Object.values(resourcesOf(stack))) {
     if (resource.Type !== 'AWS::IAM::Policy') continue;
     const props = resource.Properties as {
       Roles: { Ref: string }[];
-      PolicyDocument: { Statement: unknown[] };
+      PolicyDocument: { Statement: Statement[] };
     };
-    if (!props.Roles.some((role) => role.Ref === roleId)) continue;
-    for (const statement of props.PolicyDocument.Statement as { Action: string | string[] }[]) {
-      actions.push(...[statement.Action].flat());
+    if (props.Roles.some((role) => role.Ref === roleId)) statements.push(...props.PolicyDocument.Statement);
+  }
+  return statements;
+}
+
+/** Actions of every policy statement attached to the function's role. */
+function actionsOf(stack: Stack, handler: SluiceFunction): string[] {
+  return statementsOf(stack, handler).flatMap((statement) => [statement.Action].flat());
+}
+
+/** Statement resources as text, with intrinsic functions rendered like `${AWS::Region}`/`${Logical.Arn}`. */
+function resourceText(resource: unknown): string[] {
+  const render = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const v = value as Record<string, unknown>;
+    if (Array.isArray(v['Fn::Join'])) {
+      const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
+      return parts.map(render).join(sep);
+    }
+    if (typeof v.Ref === 'string') return `\${${v.Ref}}`;
+    if (Array.isArray(v['Fn::GetAtt'])) return `\${${(v['Fn::GetAtt'] as string[]).join('.')}}`;
+    if (v['Fn::GetStackOutput'])
+      return `\${output:${(v['Fn::GetStackOutput'] as { OutputName: string }).OutputName}}`;
+    return JSON.stringify(value);
+  };
+  return [resource].flat().map(render);
+}
+
+/** A role's grants as `action → resources`, sorted: easy to compare with an exact expectation. */
+function grantsOf(stack: Stack, role: Role | { role: Role }): Record<string, string[]> {
+  const grants: Record<string, string[]> = {};
+  for (const statement of statementsOf(stack, role)) {
+    assert.equal(statement.Effect, 'Allow');
+    for (const action of [statement.Action].flat()) {
+      grants[action] = [...(grants[action] ?? []), ...resourceText(statement.Resource)].sort();
     }
   }
-  return actions;
+  return Object.fromEntries(Object.entries(grants).sort(([a], [b]) => a.localeCompare(b)));
 }
+
+/** Logical id of a construct's CloudFormation resource. */
+const idOf = (stack: Stack, construct: IConstruct): string =>
+  stack.getLogicalId(construct.node.defaultChild as CfnResource);
+
+/** A function's environment variables as synthesized. */
+function variablesOf(stack: Stack, fn: IConstruct): Record<string, unknown> {
+  const props = resourcesOf(stack)[idOf(stack, fn)]?.Properties as
+    | { Environment?: { Variables?: Record<string, unknown> } }
+    | undefined;
+  return props?.Environment?.Variables ?? {};
+}
+
+const region = '$' + '{AWS::Region}';
+const account = '$' + '{AWS::AccountId}';
+const arnOf = (service: string, resource: string) =>
+  `arn:\${AWS::Partition}:${service}:${region}:${account}:${resource}`;
+/** The CloudFormation form of an ARN of this stack's account and region. */
+const cfnArn = (service: string, resource: string) => ({
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      `:${service}:`,
+      { Ref: 'AWS::Region' },
+      ':',
+      { Ref: 'AWS::AccountId' },
+      `:${resource}`,
+    ],
+  ],
+});
+
+/** What a weak cross-stack reference (Fn::GetStackOutput) to `producer` stands for there. */
+function crossStackValue(producer: Stack, reference: unknown): unknown {
+  const output = (reference as { 'Fn::GetStackOutput'?: { StackName: string; OutputName: string } })[
+    'Fn::GetStackOutput'
+  ];
+  assert.ok(output, `a cross-stack reference: ${JSON.stringify(reference)}`);
+  assert.equal(output.StackName, producer.stackName);
+  const outputs = Template.fromStack(producer).toJSON().Outputs as Record<string, { Value: unknown }>;
+  return outputs[output.OutputName]?.Value;
+}
+
+const sluiceStateMachines = arnOf('states', 'stateMachine:sluice-*');
+const sluiceExecutions = arnOf('states', 'execution:sluice-*:*');
 
 interface BucketResource {
   DeletionPolicy: string;
@@ -96,6 +207,62 @@ const writeActions = [
   's3:DeleteObject',
   's3:DeleteObjectVersion',
   's3:AbortMultipartUpload',
+];
+
+/** cdk-nag's unacknowledged AwsSolutions findings in the stacks, as text. */
+function nagFindings(app: App, stacks: Stack[]): string[] {
+  return stacks.flatMap((stack) =>
+    new AwsSolutionsChecks(app)
+      .validateScope(stack)
+      .violations.map(
+        (v) =>
+          `${stack.stackName}: ${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
+      ),
+  );
+}
+
+/** Every acknowledged rule id of the app with its reason. */
+function acknowledgementsOf(app: App): Map<string, string> {
+  const acknowledged = new Map<string, string>();
+  for (const construct of app.node.findAll()) {
+    for (const entry of construct.node.metadata) {
+      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+        acknowledged.set(id.replace(/^annotation::/i, ''), reason);
+      }
+    }
+  }
+  return acknowledged;
+}
+
+function assertNoAnnotations(stacks: Stack[]): void {
+  for (const stack of stacks) {
+    const annotations = Annotations.fromStack(stack);
+    assert.deepEqual(annotations.findError('*', Match.anyValue()), [], stack.stackName);
+    assert.deepEqual(annotations.findWarning('*', Match.anyValue()), [], stack.stackName);
+  }
+}
+
+/** Acknowledged cdk-nag findings, each explained where it is acknowledged. */
+const documentedAcknowledgements = [
+  // Routes without authorizer: the five client APIs send no credentials.
+  /^AwsSolutions-APIG4$/,
+  // The table's indexes and the files bucket's objects.
+  /^AwsSolutions-IAM5\[Resource::.+\/index\/\*\]$/,
+  /^AwsSolutions-IAM5\[Resource::.+"OutputName":"PublishOutputFnGetAttFiles[0-9A-F]+Arn[0-9A-F]+"\}\}\/\*\]$/,
+  // Task tokens (SendTask*) and Step Functions log delivery: actions without resource-level permissions.
+  /^AwsSolutions-IAM5\[Resource::\*\]$/,
+  // Sluice's state machines and executions (created at run time, named sluice-*).
+  /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:sluice-\*\]$/,
+  /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:sluice-\*:\*\]$/,
+  // Functions of flows' lambda tasks (context sluice:lambdaTaskPrefix).
+  /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:[A-Za-z0-9_-]+\*\]$/,
+  // Command tasks: revisions of the one task definition family, tasks of the one cluster.
+  /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/[A-Za-z0-9-]+-command:\*\]$/,
+  /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<CommandsCluster[0-9A-F]+>\/\*\]$/,
+  // aws-cdk-lib's own, not Sluice's: on a stack whose VPC reads stack.availabilityZones (literal
+  // AZs expected), and on VPC flow logs (DestinationOptions in camelCase, which EC2 accepts).
+  /^CloudFormation-Validate::(W3010|F3002|F3003)$/,
 ];
 
 describe('Sluice CDK app', () => {
@@ -269,19 +436,22 @@ describe('Sluice CDK app', () => {
   });
 
   describe('functions', () => {
-    it('are one Node.js 24 arm64 function per handler module, configured for Sluice', () => {
+    it('are one Node.js 24 arm64 function per handler module, plus the engine’s two, configured for Sluice', () => {
       const functions = all.flatMap((stack) =>
         Object.values(resourcesOf(stack)).filter((resource) => resource.Type === 'AWS::Lambda::Function'),
       );
-      assert.equal(functions.length, handlerModules().size);
+      assert.equal(functions.length, handlerModules().size + engineFunctionsOf(stacks).length);
       assert.deepEqual(
         functionsOf(stacks)
           .map((f) => f.module)
           .sort(),
         [...handlerModules().keys()].sort(),
       );
-      for (const fn of functions) {
-        const props = fn.Properties as Record<string, unknown> & {
+      for (const { module, handler, stack } of [...functionsOf(stacks), ...engineFunctionsOf(stacks)]) {
+        const props = resourcesOf(stack)[idOf(stack, handler.function)]?.Properties as Record<
+          string,
+          unknown
+        > & {
           Environment: { Variables: Record<string, unknown> };
           MemorySize: number;
           Timeout: number;
@@ -290,17 +460,50 @@ describe('Sluice CDK app', () => {
         assert.deepEqual(props.Architectures, ['arm64']);
         assert.equal(props.Handler, 'index.handler');
         assert.ok(props.MemorySize >= 256 && props.MemorySize <= 512);
-        assert.ok(props.Timeout >= 10 && props.Timeout <= 29);
+        if (module === 'task-runner') {
+          // Inline tasks run inside one invocation: the Task state's timeout governs, Lambda's maximum caps it.
+          assert.equal(props.Timeout, 900);
+        } else {
+          // Route functions end before API Gateway's 29 s integration timeout.
+          assert.ok(props.Timeout >= 10 && props.Timeout <= 29, module);
+        }
         const variables = props.Environment.Variables;
-        for (const name of Object.values(configVariables)) assert.ok(variables[name], name);
+        assert.ok(variables[configVariables.tableName], module);
+        assert.ok(variables[configVariables.bucketName], module);
         assert.equal(variables.POWERTOOLS_SERVICE_NAME, 'sluice');
         assert.equal(variables.NODE_OPTIONS, '--enable-source-maps');
         assert.ok(props.LoggingConfig, 'a dedicated log group');
       }
     });
 
+    it('give the engine’s variables to exactly the functions that build the engine, and no ECS ones by default', () => {
+      const engineVariables = [
+        configVariables.taskRunnerFunction,
+        configVariables.statesRoleArn,
+        configVariables.statesLogGroupArn,
+      ];
+      const ecsVariables = [
+        configVariables.ecsCluster,
+        configVariables.ecsTaskDefinition,
+        configVariables.ecsSubnets,
+        configVariables.ecsSecurityGroup,
+      ];
+      const engineModules = new Set(engineFunctionsOf(stacks).map((f) => f.module));
+      for (const { module, handler, stack } of [...functionsOf(stacks), ...engineFunctionsOf(stacks)]) {
+        const variables = variablesOf(stack, handler.function);
+        const buildsEngine =
+          engineModules.has(module) || Boolean(mergeAccess(handlerModules().get(module) ?? []).orchestrator);
+        for (const name of engineVariables)
+          assert.equal(name in variables, buildsEngine, `${module}: ${name}`);
+        for (const name of ecsVariables) assert.ok(!(name in variables), `${module}: ${name}`);
+        if (buildsEngine) {
+          assert.equal(variables[configVariables.taskRunnerFunction], 'Sluice-engine-task-runner');
+        }
+      }
+    });
+
     it('each log to a log group of their own, with retention', () => {
-      for (const { handler, stack } of functionsOf(stacks)) {
+      for (const { handler, stack } of [...functionsOf(stacks), ...engineFunctionsOf(stacks)]) {
         const resources = resourcesOf(stack);
         const fn = resources[stack.getLogicalId(handler.function.node.defaultChild as CfnFunction)];
         const logging = fn?.Properties?.LoggingConfig as { LogGroup: { Ref: string } } | undefined;
@@ -359,45 +562,215 @@ describe('Sluice CDK app', () => {
         );
         assert.equal(actions.includes('dynamodb:PutItem'), access.metadata === 'write', module);
         assert.equal(actions.includes('s3:PutObject'), access.blobs === 'write', module);
+        const orchestrator = access.orchestrator ?? [];
+        assert.equal(actions.includes('states:CreateStateMachine'), orchestrator.includes('deploy'), module);
+        assert.equal(actions.includes('iam:PassRole'), orchestrator.includes('deploy'), module);
+        assert.equal(actions.includes('states:StartExecution'), orchestrator.includes('run'), module);
+        assert.equal(actions.includes('states:SendTaskSuccess'), orchestrator.includes('run'), module);
+        // Route functions without orchestrator access get no Step Functions action at all.
+        if (orchestrator.length === 0) assert.ok(!actions.some((a) => a.startsWith('states:')), module);
+        assert.ok(!actions.includes('lambda:InvokeFunction'), module);
       }
+    });
+
+    it('lets the deploying functions (createFlow…) deploy sluice-* state machines and pass only the states role, to Step Functions', () => {
+      const deployers = functionsOf(stacks).filter(({ module }) =>
+        mergeAccess(handlerModules().get(module) ?? []).orchestrator?.includes('deploy'),
+      );
+      assert.ok(deployers.some(({ module }) => module === 'create-flow'));
+      for (const { module, handler, stack } of deployers) {
+        const statements = statementsOf(stack, handler);
+        const passRole = statements.filter((statement) => [statement.Action].flat().includes('iam:PassRole'));
+        assert.equal(passRole.length, 1, module);
+        const [only] = passRole;
+        assert.deepEqual(only?.Action, 'iam:PassRole');
+        // Exactly the engine stack's states role (a cross-stack reference), nothing else.
+        assert.deepEqual(crossStackValue(stacks.engine, only?.Resource), {
+          'Fn::GetAtt': [idOf(stacks.engine, stacks.engine.statesRole), 'Arn'],
+        });
+        assert.deepEqual(only?.Condition, {
+          StringEquals: { 'iam:PassedToService': 'states.amazonaws.com' },
+        });
+        const grants = grantsOf(stack, handler);
+        for (const action of orchestratorActions.deploy.stateMachines) {
+          assert.deepEqual(grants[action], [sluiceStateMachines], `${module}: ${action}`);
+        }
+      }
+    });
+
+    it('lets the running functions start, stop, redrive and describe sluice-* executions and answer task tokens', () => {
+      const runners = functionsOf(stacks).filter(({ module }) =>
+        mergeAccess(handlerModules().get(module) ?? []).orchestrator?.includes('run'),
+      );
+      assert.ok(runners.some(({ module }) => module === 'start-execution'));
+      for (const { module, handler, stack } of runners) {
+        const grants = grantsOf(stack, handler);
+        assert.deepEqual(grants['states:StartExecution'], [sluiceStateMachines], module);
+        for (const action of orchestratorActions.run.executions) {
+          assert.deepEqual(grants[action], [sluiceExecutions], `${module}: ${action}`);
+        }
+        for (const action of taskTokenActions)
+          assert.deepEqual(grants[action], ['*'], `${module}: ${action}`);
+        // `*` only for the task-token actions, which accept no other resource.
+        const starred = Object.entries(grants)
+          .filter(([, resources]) => resources.includes('*'))
+          .map(([action]) => action);
+        assert.deepEqual(starred.sort(), [...taskTokenActions].sort(), module);
+        if (!mergeAccess(handlerModules().get(module) ?? []).orchestrator?.includes('deploy')) {
+          assert.ok(!grants['iam:PassRole'], module);
+        }
+      }
+    });
+  });
+
+  describe('flow engine', () => {
+    it('runs state machines as a role only Step Functions, for sluice-* state machines of this account, can assume', () => {
+      const role = resourcesOf(stacks.engine)[idOf(stacks.engine, stacks.engine.statesRole)];
+      const trust = role?.Properties?.AssumeRolePolicyDocument as { Statement: unknown[] } | undefined;
+      assert.deepEqual(trust?.Statement, [
+        {
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Principal: { Service: 'states.amazonaws.com' },
+          Condition: {
+            StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+            ArnLike: { 'aws:SourceArn': cfnArn('states', 'stateMachine:sluice-*') },
+          },
+        },
+      ]);
+      assert.equal(role?.Properties?.ManagedPolicyArns, undefined);
+    });
+
+    it('grants the states role exactly what generated state machines do (command tasks off)', () => {
+      const runner = `\${${idOf(stacks.engine, stacks.engine.taskRunner)}.Arn}`;
+      assert.deepEqual(grantsOf(stacks.engine, stacks.engine.statesRole), {
+        'events:DescribeRule': [arnOf('events', 'rule/StepFunctionsGetEventsForStepFunctionsExecutionRule')],
+        'events:PutRule': [arnOf('events', 'rule/StepFunctionsGetEventsForStepFunctionsExecutionRule')],
+        'events:PutTargets': [arnOf('events', 'rule/StepFunctionsGetEventsForStepFunctionsExecutionRule')],
+        // The task runner, and user functions named with the lambda task prefix; never `*`.
+        'lambda:InvokeFunction': [arnOf('lambda', 'function:sluice-task-*'), runner].sort(),
+        ...Object.fromEntries(logDeliveryActions.map((action) => [action, ['*']])),
+        'states:DescribeExecution': [sluiceExecutions],
+        'states:StartExecution': [sluiceStateMachines],
+        'states:StopExecution': [sluiceExecutions],
+      });
+      const actions = statementsOf(stacks.engine, stacks.engine.statesRole).flatMap((s) => [s.Action].flat());
+      assert.ok(!actions.some((action) => action.startsWith('ecs:') || action === 'iam:PassRole'));
+    });
+
+    it('takes the lambda task prefix from context, and refuses a task runner the prefix would match', () => {
+      const { stacks: custom } = synthesize(planStacks(), { 'sluice:lambdaTaskPrefix': 'acme-flow-' });
+      assert.deepEqual(
+        grantsOf(custom.engine, custom.engine.statesRole)['lambda:InvokeFunction'],
+        [
+          arnOf('lambda', 'function:acme-flow-*'),
+          `\${${idOf(custom.engine, custom.engine.taskRunner)}.Arn}`,
+        ].sort(),
+      );
+      for (const prefix of ['', 'x', 'a*', 'no spaces']) {
+        assert.throws(
+          () => synthesize(planStacks(), { 'sluice:lambdaTaskPrefix': prefix }),
+          /lambdaTaskPrefix/,
+          prefix,
+        );
+      }
+      assert.throws(
+        () => synthesize(planStacks(), { 'sluice:lambdaTaskPrefix': 'sluice-engine' }),
+        /must not match the lambda task prefix/,
+      );
+    });
+
+    it('has a task runner with a fixed name that may use the table, the bucket and task tokens, and nothing else', () => {
+      const fn = resourcesOf(stacks.engine)[idOf(stacks.engine, stacks.engine.taskRunner)];
+      assert.equal(fn?.Properties?.FunctionName, 'Sluice-engine-task-runner');
+      const grants = grantsOf(stacks.engine, stacks.engine.taskRunnerFunction);
+      assert.deepEqual(
+        Object.keys(grants).sort(),
+        [
+          'dynamodb:DeleteItem',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:Query',
+          'dynamodb:UpdateItem',
+          'logs:CreateLogStream',
+          'logs:PutLogEvents',
+          's3:DeleteObject',
+          's3:GetObject',
+          's3:ListBucket',
+          's3:PutObject',
+          ...taskTokenActions,
+        ].sort(),
+      );
+      for (const action of taskTokenActions) assert.deepEqual(grants[action], ['*']);
+    });
+
+    it('records how executions end: a rule on Sluice’s status changes invokes a function that reads the bucket and writes the table', () => {
+      const template = Template.fromStack(stacks.engine);
+      const rules = Object.values(template.findResources('AWS::Events::Rule'));
+      assert.equal(rules.length, 1);
+      const rule = rules[0]?.Properties as { EventPattern: unknown; Targets: { Arn: unknown }[] };
+      assert.deepEqual(rule.EventPattern, {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: {
+          status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'],
+          stateMachineArn: [{ prefix: cfnArn('states', 'stateMachine:sluice-') }],
+        },
+      });
+      const fnId = idOf(stacks.engine, stacks.engine.executionEvents.function);
+      assert.deepEqual(
+        rule.Targets.map((target) => target.Arn),
+        [{ 'Fn::GetAtt': [fnId, 'Arn'] }],
+      );
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+        Principal: 'events.amazonaws.com',
+      });
+      const grants = grantsOf(stacks.engine, stacks.engine.executionEvents);
+      assert.deepEqual(Object.keys(grants).sort(), [
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        's3:GetObject',
+        's3:ListBucket',
+      ]);
+    });
+
+    it('builds no ECS, VPC or security group resource unless command tasks are enabled', () => {
+      const types = Object.values(resourcesOf(stacks.engine)).map((resource) => resource.Type);
+      assert.ok(!types.some((type) => /^AWS::(ECS|EC2)::/.test(type)), types.join(', '));
+      assert.equal(stacks.engine.commands, undefined);
+      assert.throws(() => synthesize(planStacks(), { 'sluice:enableCommandTasks': 'yes' }), /true or false/);
+      assert.throws(
+        () => synthesize(planStacks(), { ...commandsOn, 'sluice:vpcId': 'vpc-0123456789abcdef0' }),
+        /account and region/,
+      );
     });
   });
 
   describe('cdk-nag and CDK annotations', () => {
     it('finds no unacknowledged AwsSolutions error or warning in any stack', () => {
-      for (const stack of all) {
-        const report = new AwsSolutionsChecks(app).validateScope(stack);
-        const findings = report.violations.map(
-          (v) =>
-            `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
-        );
-        assert.deepEqual(findings, [], stack.stackName);
-      }
+      assert.deepEqual(nagFindings(app, all), []);
     });
 
     it('acknowledges only the documented rules, each with a reason', () => {
-      const acknowledged = new Map<string, string>();
-      for (const construct of app.node.findAll()) {
-        for (const entry of construct.node.metadata) {
-          if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-          for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
-            acknowledged.set(id.replace(/^annotation::/i, ''), reason);
-          }
-        }
-      }
+      const acknowledged = acknowledgementsOf(app);
       for (const [id, reason] of acknowledged) {
-        assert.match(id, /^AwsSolutions-(APIG4|IAM5\[Resource::.+\/(index\/)?\*\])$/, id);
+        assert.ok(
+          documentedAcknowledgements.some((pattern) => pattern.test(id)),
+          `undocumented acknowledgement ${id}`,
+        );
         assert.ok(reason.length > 40, `reason for ${id}`);
       }
       console.log(`acknowledged cdk-nag findings:\n  ${[...acknowledged.keys()].join('\n  ')}`);
     });
 
     it('leaves no CDK error or warning annotation', () => {
-      for (const stack of all) {
-        const annotations = Annotations.fromStack(stack);
-        assert.deepEqual(annotations.findError('*', Match.anyValue()), [], stack.stackName);
-        assert.deepEqual(annotations.findWarning('*', Match.anyValue()), [], stack.stackName);
-      }
+      assertNoAnnotations(all);
     });
   });
 
@@ -448,6 +821,265 @@ describe('Sluice CDK app', () => {
       guardResourceBudget(stack, 1);
       assert.throws(() => small.synth(), /Crowded would hold 2 resources \(budget 1/);
     });
+  });
+});
+
+describe('command tasks enabled (context sluice:enableCommandTasks=true)', () => {
+  let app: App;
+  let stacks: SluiceStacks;
+  let all: Stack[];
+  let engine: SluiceStacks['engine'];
+  before(() => {
+    const started = performance.now();
+    ({ app, stacks, all } = synthesize(planStacks(), commandsOn));
+    engine = stacks.engine;
+    console.log(`synthesized with command tasks in ${Math.round(performance.now() - started)} ms`);
+  });
+
+  const commands = () => {
+    assert.ok(engine.commands);
+    return engine.commands;
+  };
+
+  it('creates a VPC of two public subnets in two AZs, no NAT gateway and no private subnet, with flow logs', () => {
+    const template = Template.fromStack(engine);
+    template.resourceCountIs('AWS::EC2::VPC', 1);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::FlowLog', 1);
+    const subnets = Object.values(template.findResources('AWS::EC2::Subnet'));
+    assert.equal(subnets.length, 2);
+    for (const subnet of subnets) {
+      // Tasks get a public IP only when RunTask asks for one, never by subnet default.
+      assert.equal(subnet.Properties.MapPublicIpOnLaunch, false);
+    }
+    const azs = subnets.map((subnet) => JSON.stringify(subnet.Properties.AvailabilityZone));
+    assert.equal(new Set(azs).size, 2);
+  });
+
+  it('lets nothing in: the command tasks’ security group has no inbound rule', () => {
+    const template = Template.fromStack(engine);
+    const groups = template.findResources('AWS::EC2::SecurityGroup');
+    assert.equal(Object.keys(groups).length, 1);
+    for (const group of Object.values(groups)) assert.equal(group.Properties.SecurityGroupIngress, undefined);
+    template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+  });
+
+  it('has a cluster with container insights and an ARM64 Fargate task definition (0.25 vCPU, 0.5 GiB, read-only root, logs)', () => {
+    const template = Template.fromStack(engine);
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+    const definitions = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+    assert.equal(definitions.length, 1);
+    const props = definitions[0]?.Properties as Record<string, unknown> & {
+      ContainerDefinitions: Record<string, unknown>[];
+    };
+    assert.deepEqual(props.RequiresCompatibilities, ['FARGATE']);
+    assert.deepEqual(props.RuntimePlatform, { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' });
+    assert.equal(props.Cpu, '256');
+    assert.equal(props.Memory, '512');
+    assert.equal(props.Family, 'Sluice-command');
+    assert.equal(props.ContainerDefinitions.length, 1);
+    const [container] = props.ContainerDefinitions;
+    assert.equal(container?.Name, commandContainerName);
+    assert.equal(container?.Image, 'public.ecr.aws/amazonlinux/amazonlinux:2023');
+    assert.equal(container?.ReadonlyRootFilesystem, true);
+    assert.equal(container?.Command, undefined, 'each Task state overrides the command');
+    assert.equal(container?.Environment, undefined);
+    assert.deepEqual(container?.MountPoints, [
+      { ContainerPath: '/tmp', ReadOnly: false, SourceVolume: 'scratch' },
+    ]);
+    const logging = container?.LogConfiguration as {
+      LogDriver: string;
+      Options: { 'awslogs-group': { Ref: string } };
+    };
+    assert.equal(logging.LogDriver, 'awslogs');
+    const logGroup = resourcesOf(engine)[logging.Options['awslogs-group'].Ref];
+    assert.ok(logGroup?.Properties?.RetentionInDays);
+    // The commands themselves may do nothing on AWS.
+    assert.deepEqual(statementsOf(engine, commands().taskRole), []);
+  });
+
+  it('takes the image from context, and validates image and VPC id', () => {
+    const { stacks: custom } = synthesize(planStacks(), {
+      ...commandsOn,
+      'sluice:commandImage': 'ghcr.io/acme/tools:1.2',
+    });
+    Template.fromStack(custom.engine).hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Image: 'ghcr.io/acme/tools:1.2' })],
+    });
+    assert.throws(
+      () => synthesize(planStacks(), { ...commandsOn, 'sluice:commandImage': 'not an image' }),
+      /commandImage/,
+    );
+    assert.throws(() => synthesize(planStacks(), { ...commandsOn, 'sluice:vpcId': 'default' }), /vpcId/);
+  });
+
+  it('lets state machines run, stop and watch only that task definition on that cluster, passing only its roles to ECS', () => {
+    const { cluster } = commands();
+    const grants = grantsOf(engine, engine.statesRole);
+    const ecsRule = arnOf('events', 'rule/StepFunctionsGetEventsForECSTaskRule');
+    const executionRule = arnOf('events', 'rule/StepFunctionsGetEventsForStepFunctionsExecutionRule');
+    const clusterId = idOf(engine, cluster);
+    assert.deepEqual(grants, {
+      'ecs:DescribeTasks': [arnOf('ecs', `task/\${${clusterId}}/*`)],
+      'ecs:RunTask': [arnOf('ecs', 'task-definition/Sluice-command:*')],
+      'ecs:StopTask': [arnOf('ecs', `task/\${${clusterId}}/*`)],
+      'events:DescribeRule': [ecsRule, executionRule].sort(),
+      'events:PutRule': [ecsRule, executionRule].sort(),
+      'events:PutTargets': [ecsRule, executionRule].sort(),
+      'iam:PassRole': [
+        `\${${idOf(engine, commands().executionRole)}.Arn}`,
+        `\${${idOf(engine, commands().taskRole)}.Arn}`,
+      ].sort(),
+      'lambda:InvokeFunction': [
+        arnOf('lambda', 'function:sluice-task-*'),
+        `\${${idOf(engine, engine.taskRunner)}.Arn}`,
+      ].sort(),
+      ...Object.fromEntries(logDeliveryActions.map((action) => [action, ['*']])),
+      'states:DescribeExecution': [sluiceExecutions],
+      'states:StartExecution': [sluiceStateMachines],
+      'states:StopExecution': [sluiceExecutions],
+    });
+    const statements = statementsOf(engine, engine.statesRole);
+    const runTask = statements.find((statement) => statement.Action === 'ecs:RunTask');
+    assert.deepEqual(runTask?.Condition, {
+      ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [clusterId, 'Arn'] } },
+    });
+    const passRole = statements.find((statement) => statement.Action === 'iam:PassRole');
+    assert.deepEqual(passRole?.Condition, {
+      StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+    });
+    // No action on `*` but log delivery, and lambda:InvokeFunction never on `*`.
+    for (const [action, resources] of Object.entries(grants)) {
+      if (resources.includes('*')) assert.ok(logDeliveryActions.includes(action), action);
+    }
+  });
+
+  it('gives the ECS variables to the engine’s functions and the API functions that deploy or run flows', () => {
+    const ecsVariables = [
+      configVariables.ecsCluster,
+      configVariables.ecsTaskDefinition,
+      configVariables.ecsSubnets,
+      configVariables.ecsSecurityGroup,
+    ];
+    const runner = resourcesOf(engine)[idOf(engine, engine.taskRunner)]?.Properties as {
+      Environment: { Variables: Record<string, unknown> };
+    };
+    const { cluster, securityGroup } = commands();
+    assert.deepEqual(runner.Environment.Variables[configVariables.ecsCluster], {
+      'Fn::GetAtt': [idOf(engine, cluster), 'Arn'],
+    });
+    assert.equal(runner.Environment.Variables[configVariables.ecsTaskDefinition], 'Sluice-command');
+    assert.deepEqual(runner.Environment.Variables[configVariables.ecsSecurityGroup], {
+      'Fn::GetAtt': [idOf(engine, securityGroup), 'GroupId'],
+    });
+    const subnets = runner.Environment.Variables[configVariables.ecsSubnets] as {
+      'Fn::Join': [string, unknown[]];
+    };
+    assert.equal(subnets['Fn::Join'][0], ',');
+    assert.equal(subnets['Fn::Join'][1].length, 2);
+    assert.equal(runner.Environment.Variables.SLUICE_ECS_ASSIGN_PUBLIC_IP, 'ENABLED');
+    for (const { module, handler, stack } of [...functionsOf(stacks), ...engineFunctionsOf(stacks)]) {
+      const variables = variablesOf(stack, handler.function);
+      const buildsEngine =
+        stack === engine || Boolean(mergeAccess(handlerModules().get(module) ?? []).orchestrator);
+      for (const name of ecsVariables) assert.equal(name in variables, buildsEngine, `${module}: ${name}`);
+    }
+  });
+
+  it('passes cdk-nag with only documented acknowledgements, and leaves no CDK annotation', () => {
+    assert.deepEqual(nagFindings(app, all), []);
+    const acknowledged = acknowledgementsOf(app);
+    for (const [id, reason] of acknowledged) {
+      assert.ok(
+        documentedAcknowledgements.some((pattern) => pattern.test(id)),
+        `undocumented ${id}`,
+      );
+      assert.ok(reason.length > 40, `reason for ${id}`);
+    }
+    console.log(`acknowledged with command tasks:\n  ${[...acknowledged.keys()].join('\n  ')}`);
+    assertNoAnnotations(all);
+  });
+
+  it(`keeps every stack within the ${resourceBudget}-resource budget`, () => {
+    for (const stack of all) assert.ok(countResources(stack) <= resourceBudget, stack.stackName);
+    console.log(all.map((stack) => `${stack.stackName}: ${countResources(stack)} resources`).join('\n'));
+  });
+
+  it('runs tasks in an existing VPC (context sluice:vpcId): its private subnets, no public IP, no new VPC', () => {
+    const vpcId = 'vpc-0123456789abcdef0';
+    const env = { account: '123456789012', region: 'eu-west-1' };
+    const subnet = (id: string, az: string, n: number) => ({
+      subnetId: id,
+      cidr: `10.1.${n}.0/24`,
+      availabilityZone: az,
+      routeTableId: `rtb-0${String(n).repeat(16)}`,
+    });
+    const lookup = {
+      vpcId,
+      vpcCidrBlock: '10.1.0.0/16',
+      ownerAccountId: env.account,
+      availabilityZones: [],
+      subnetGroups: [
+        {
+          name: 'Private',
+          type: 'Private',
+          subnets: [
+            subnet('subnet-0aaaaaaaaaaaaaaa1', 'eu-west-1a', 1),
+            subnet('subnet-0aaaaaaaaaaaaaaa2', 'eu-west-1b', 2),
+          ],
+        },
+        { name: 'Public', type: 'Public', subnets: [subnet('subnet-0bbbbbbbbbbbbbbb1', 'eu-west-1a', 3)] },
+      ],
+    };
+    const imported = new App({
+      context: {
+        ...cdkJson.context,
+        ...commandsOn,
+        'sluice:vpcId': vpcId,
+        'aws:cdk:bundling-stacks': [],
+        [`vpc-provider:account=${env.account}:filter.vpc-id=${vpcId}:region=${env.region}:returnAsymmetricSubnets=true`]:
+          lookup,
+      },
+    });
+    const { engine: importedEngine } = defineSluice(imported, optionsFromContext(imported, env));
+    imported.synth();
+    const template = Template.fromStack(importedEngine);
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', { VpcId: vpcId });
+    const runner = resourcesOf(importedEngine)[idOf(importedEngine, importedEngine.taskRunner)]
+      ?.Properties as {
+      Environment: { Variables: Record<string, unknown> };
+    };
+    assert.equal(
+      runner.Environment.Variables[configVariables.ecsSubnets],
+      'subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2',
+    );
+    assert.equal(runner.Environment.Variables.SLUICE_ECS_ASSIGN_PUBLIC_IP, 'DISABLED');
+  });
+});
+
+describe('cdk-nag acknowledgements', () => {
+  it('are scoped to the role they explain: an unexplained wildcard elsewhere is still a finding', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Scoped');
+    const explained = new Role(stack, 'Explained', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+    });
+    const unexplained = new Role(stack, 'Unexplained', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+    });
+    for (const role of [explained, unexplained]) {
+      role.addToPrincipalPolicy(new PolicyStatement({ actions: [...taskTokenActions], resources: ['*'] }));
+    }
+    Validations.of(explained).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'a reason long enough',
+    });
+    const findings = nagFindings(app, [stack]);
+    assert.equal(findings.length, 1, findings.join('\n'));
+    assert.match(findings[0] ?? '', /IAM5.*Scoped\/Unexplained\//);
   });
 });
 
@@ -522,6 +1154,72 @@ describe('stacks are a pure function of the route table', () => {
       { metadata: 'write', blobs: 'read' },
     );
     assert.deepEqual(mergeAccess([route('m', 'c', 'native', '/c')]), {});
+  });
+
+  it('merges orchestrator access as a set: deploying and running are different capabilities', () => {
+    const deploy = { ...route('m', 'd', 'native', '/d'), access: { orchestrator: 'deploy' } } as const;
+    const run = {
+      ...route('m', 'r', 'native', '/r'),
+      access: { metadata: 'read', orchestrator: 'run' },
+    } as const;
+    assert.deepEqual(mergeAccess([run, deploy, run]), { metadata: 'read', orchestrator: ['deploy', 'run'] });
+    assert.deepEqual(mergeAccess([run]), { metadata: 'read', orchestrator: ['run'] });
+  });
+
+  it('gives a module serving deploy and run routes both capabilities, and the engine’s variables once', () => {
+    const modules = new Map<string, RouteDefinition[]>([
+      [
+        'health',
+        [
+          { ...route('health', 'a', 'native', '/a'), access: { orchestrator: 'deploy' } },
+          { ...route('health', 'b', 'native', '/b'), access: { orchestrator: 'run' } },
+        ],
+      ],
+      ['not-found', [fallbackRoute]],
+    ]);
+    const { stacks } = synthesize(planStacks(modules));
+    const native = stacks.dialects.get('native');
+    const both = native?.handlers.get('health');
+    assert.ok(native && both);
+    const actions = actionsOf(native, both);
+    for (const action of [
+      ...orchestratorActions.deploy.stateMachines,
+      'iam:PassRole',
+      ...orchestratorActions.run.stateMachines,
+      ...orchestratorActions.run.executions,
+      ...taskTokenActions,
+    ]) {
+      assert.ok(actions.includes(action), action);
+    }
+    assert.ok(!actions.some((action) => action.startsWith('dynamodb:') || action.startsWith('s3:')));
+  });
+
+  it('refuses orchestrator access without a flow engine to grant it on', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Lone');
+    const plan = planStacks(
+      new Map([
+        [
+          'health',
+          [{ ...route('health', 'a', 'native', '/a'), access: { orchestrator: 'run' } } as RouteDefinition],
+        ],
+        ['not-found', [fallbackRoute]],
+      ]),
+    ).byDialect.get('native')?.[0];
+    assert.ok(plan);
+    const table = new Table(stack, 'T', { partitionKey: { name: 'pk', type: AttributeType.STRING } });
+    const bucket = new Bucket(stack, 'B');
+    assert.throws(
+      () =>
+        new HandlerFunction(stack, 'F', {
+          plan,
+          httpApi: new HttpApi(stack, 'Api'),
+          table,
+          bucket,
+          logRetention: RetentionDays.ONE_DAY,
+        }),
+      /needs the flow engine/,
+    );
   });
 
   it('rejects a module serving several dialects and a route key served twice', () => {

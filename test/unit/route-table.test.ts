@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { pathsOf, routeKeysOf } from '../../lambdas/http/route.ts';
+import { pathsOf, type RouteDefinition, routeKeysOf } from '../../lambdas/http/route.ts';
 import { fallbackRoute, handlerModules, routes } from '../../lambdas/routes.ts';
 
 describe('route table', () => {
@@ -13,11 +13,11 @@ describe('route table', () => {
   });
 
   it('uses API Gateway path templates', () => {
-    for (const route of routes) {
+    for (const route of routes as readonly RouteDefinition[]) {
       for (const path of pathsOf(route)) {
         assert.match(path, /^(\/[A-Za-z0-9._~-]*|\/\{[A-Za-z0-9_]+\+?\})+$/, `${route.id}: ${path}`);
         const templated = [...path.matchAll(/\{([A-Za-z0-9_]+)\+?\}/g)].map((m) => m[1]);
-        const declared = Object.keys(('request' in route && route.request?.path?.shape) || {});
+        const declared = Object.keys(route.request?.path?.shape ?? {});
         for (const name of templated)
           assert.ok(declared.includes(name as string), `${route.id}: {${name}} undeclared`);
       }

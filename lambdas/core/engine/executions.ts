@@ -1,0 +1,442 @@
+import { randomUUID } from 'node:crypto';
+import type { Page, PageRequest } from '../../ports/metadata-store.ts';
+import {
+  type ExecutionOutcome,
+  type Orchestrator,
+  type StateMachineRef,
+  TaskTokenNotFound,
+} from '../../ports/orchestrator.ts';
+import { conflict, DomainError, notFound } from '../errors.ts';
+import type { ExecutionStatus, LogEntry, LogLevel, TaskRunStatus } from '../flow/model.ts';
+import type { ContextStore } from './context-store.ts';
+import type { JsonObject } from './json-path.ts';
+import type { EngineRecords, ExecutionRecord, TaskRunRecord } from './records.ts';
+
+export interface ExecutionServiceDependencies {
+  records: EngineRecords;
+  contexts: ContextStore;
+  orchestrator: Orchestrator;
+  now?: () => Date;
+  newId?: () => string;
+}
+
+export interface ExecutionView {
+  execution: ExecutionRecord;
+  runs: TaskRunRecord[];
+  /** Share of the flow's top-level tasks that have finished, 0–100. */
+  progress: number;
+}
+
+export interface ExecutionFilter {
+  flowId?: string;
+  status?: ExecutionStatus;
+  /** ISO times bounding `startedAt`. */
+  from?: string;
+  to?: string;
+}
+
+export interface LogFilter {
+  level?: LogLevel;
+  task?: string;
+  from?: string;
+  to?: string;
+  keyword?: string;
+}
+
+export type TokenOutcome = { delivered: true } | { delivered: false; reason: string };
+
+const finishedRun: readonly TaskRunStatus[] = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'STOPPED'];
+const levelRank: Record<LogLevel, number> = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 };
+
+/** Marker items of running executions, so a restarted local runtime can find and resume them. */
+const runningCollection = 'executions#running';
+const runningKey = (id: string) => ({ partition: `execution#${id}`, sort: 'running' });
+
+/** Execution use cases: start, observe, stop, resume, callbacks and logs. */
+export class ExecutionService {
+  readonly deps: ExecutionServiceDependencies;
+  constructor(deps: ExecutionServiceDependencies) {
+    this.deps = deps;
+  }
+
+  private now() {
+    return (this.deps.now?.() ?? new Date()).toISOString();
+  }
+
+  private async log(executionId: string, level: LogLevel, message: string) {
+    await this.deps.records.appendLog({
+      executionId,
+      timestamp: this.now(),
+      level,
+      logger: 'engine',
+      message,
+    });
+  }
+
+  /**
+   * Starts the latest (or given) version of a flow. `executionId` makes the
+   * call idempotent: starting an id that exists returns that execution.
+   */
+  async start(
+    tenant: string,
+    flowId: string,
+    options: { parameters?: JsonObject; executionId?: string; version?: number } = {},
+  ): Promise<ExecutionRecord> {
+    if (options.executionId) {
+      const existing = await this.deps.records.getExecution(options.executionId);
+      if (existing) {
+        if (existing.tenant !== tenant || existing.flowId !== flowId)
+          throw conflict(`Execution id ${options.executionId} is taken`);
+        return existing;
+      }
+    }
+    const head = await this.deps.records.getFlowHead(flowId);
+    if (!head || head.data.tenant !== tenant) throw notFound(`Flow ${flowId} does not exist`);
+    const version = await this.deps.records.getFlowVersion(
+      flowId,
+      options.version ?? head.data.latestVersion,
+    );
+    const execution: ExecutionRecord = {
+      id: options.executionId ?? this.deps.newId?.() ?? randomUUID(),
+      flowId,
+      flowVersion: version.version,
+      tenant,
+      status: 'RUNNING',
+      parameters: options.parameters ?? {},
+      startedAt: this.now(),
+      stateMachine: version.stateMachine,
+    };
+    // Context first: the state machine's first task may read it at once.
+    await this.deps.contexts.update(execution.id, () => ({
+      ...version.descriptor.parameters,
+      ...execution.parameters,
+    }));
+    try {
+      await this.deps.records.createExecution(execution);
+    } catch (error) {
+      if (error instanceof DomainError && error.kind === 'conflict' && options.executionId) {
+        return this.start(tenant, flowId, options);
+      }
+      throw error;
+    }
+    await this.markRunning(execution.id);
+    await this.log(execution.id, 'INFO', `Execution of flow ${flowId} v${version.version} started`);
+    await this.deps.orchestrator.start(execution.stateMachine, execution.id);
+    return execution;
+  }
+
+  private async markRunning(id: string): Promise<void> {
+    try {
+      await this.deps.records.store.create({
+        key: runningKey(id),
+        collection: { name: runningCollection, order: this.now() },
+        data: { executionId: id },
+      });
+    } catch (error) {
+      if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+    }
+  }
+
+  /**
+   * The child execution of a subflow task: recorded (RUNNING, with the task
+   * input as its context) for the state machine step that starts it. The id
+   * derives from the parent and task, so a redriven parent reuses its child.
+   */
+  async createChild(
+    parent: ExecutionRecord,
+    runName: string,
+    flowId: string,
+    input: JsonObject,
+  ): Promise<{ stateMachineArn: string; executionId: string }> {
+    const id = `${parent.id}-${runName.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 80);
+    const existing = await this.deps.records.getExecution(id);
+    if (existing) return { stateMachineArn: existing.stateMachine.id, executionId: id };
+    const head = await this.deps.records.getFlowHead(flowId);
+    if (!head || head.data.tenant !== parent.tenant) throw notFound(`Subflow ${flowId} does not exist`);
+    const version = await this.deps.records.getFlowVersion(flowId, head.data.latestVersion);
+    await this.deps.contexts.update(id, () => ({ ...version.descriptor.parameters, ...input }));
+    await this.deps.records.createExecution({
+      id,
+      flowId,
+      flowVersion: version.version,
+      tenant: parent.tenant,
+      status: 'RUNNING',
+      parameters: input,
+      startedAt: this.now(),
+      stateMachine: version.stateMachine,
+    });
+    await this.markRunning(id);
+    await this.log(id, 'INFO', `Started as subflow of execution ${parent.id} (task ${runName})`);
+    return { stateMachineArn: version.stateMachine.id, executionId: id };
+  }
+
+  private async own(tenant: string, id: string): Promise<ExecutionRecord> {
+    const execution = await this.deps.records.getExecution(id);
+    if (!execution || execution.tenant !== tenant) throw notFound(`Execution ${id} does not exist`);
+    return execution;
+  }
+
+  async describe(tenant: string, id: string): Promise<ExecutionView> {
+    const execution = await this.own(tenant, id);
+    const runs = await this.deps.records.listRuns(id);
+    const descriptor = (await this.deps.records.getFlowVersion(execution.flowId, execution.flowVersion))
+      .descriptor;
+    const topLevel = new Set(descriptor.tasks.map((task) => task.name));
+    const finished = runs.filter((run) => topLevel.has(run.task) && finishedRun.includes(run.status)).length;
+    const progress = execution.status === 'SUCCEEDED' ? 100 : Math.floor((finished / topLevel.size) * 100);
+    return { execution, runs, progress };
+  }
+
+  async context(tenant: string, id: string): Promise<JsonObject> {
+    await this.own(tenant, id);
+    return this.deps.contexts.read(id);
+  }
+
+  /** Newest first; filters apply within each page, so a page may hold fewer than `limit` items. */
+  async list(tenant: string, filter: ExecutionFilter, page: PageRequest): Promise<Page<ExecutionRecord>> {
+    const result = await this.deps.records.listExecutions(tenant, { ...page, descending: true });
+    const items = result.items
+      .map((item) => item.data)
+      .filter(
+        (execution) =>
+          (!filter.flowId || execution.flowId === filter.flowId) &&
+          (!filter.status || execution.status === filter.status) &&
+          (!filter.from || execution.startedAt >= filter.from) &&
+          (!filter.to || execution.startedAt <= filter.to),
+      );
+    return { items, ...(result.cursor ? { cursor: result.cursor } : {}) };
+  }
+
+  async stop(tenant: string, id: string, cause = 'Stopped through the API'): Promise<ExecutionRecord> {
+    const execution = await this.own(tenant, id);
+    if (execution.status !== 'RUNNING') throw conflict(`Execution ${id} is ${execution.status}, not RUNNING`);
+    await this.deps.orchestrator.stop(execution.stateMachine, id, cause);
+    return this.ended(id, { status: 'STOPPED', error: 'Sluice.Stopped', cause });
+  }
+
+  /** Runs a FAILED or STOPPED execution again from where it ended: finished tasks are not repeated. */
+  async resume(tenant: string, id: string): Promise<ExecutionRecord> {
+    const execution = await this.own(tenant, id);
+    if (execution.status !== 'FAILED' && execution.status !== 'STOPPED') {
+      throw conflict(`Execution ${id} is ${execution.status}; only FAILED or STOPPED executions resume`);
+    }
+    const resumed = await this.deps.records.updateExecution(id, (current) => {
+      const { endedAt: _ended, error: _error, ...rest } = current;
+      return { ...rest, status: 'RUNNING' };
+    });
+    await this.markRunning(id);
+    await this.log(id, 'INFO', 'Execution resumed from where it ended');
+    await this.deps.orchestrator.redrive(execution.stateMachine, id);
+    return resumed;
+  }
+
+  /** Records how an execution ended (from the orchestrator); unfinished task runs end with it. */
+  async ended(id: string, reported: ExecutionOutcome): Promise<ExecutionRecord> {
+    const endedAt = this.now();
+    const outcome = await this.explain(id, reported);
+    let transitioned = false;
+    const execution = await this.deps.records.updateExecution(id, (current) => {
+      transitioned = current.status === 'RUNNING';
+      return !transitioned
+        ? current
+        : {
+            ...current,
+            status: outcome.status,
+            endedAt,
+            ...(outcome.status === 'SUCCEEDED'
+              ? {}
+              : {
+                  error: {
+                    ...(outcome.task ? { task: outcome.task } : {}),
+                    error: outcome.error ?? 'Sluice.Failed',
+                    cause: outcome.cause ?? '',
+                  },
+                }),
+          };
+    });
+    // Told twice (e.g. stop through the API, then the orchestrator's own report): the first one counts.
+    if (!transitioned) return execution;
+    const runs = await this.deps.records.listRuns(id);
+    for (const run of runs.filter((candidate) => !finishedRun.includes(candidate.status))) {
+      await this.deps.records.updateRun(id, run.task, (current) =>
+        finishedRun.includes(current.status)
+          ? current
+          : {
+              ...current,
+              status:
+                outcome.error === 'States.Timeout' && current.status === 'RUNNING' ? 'FAILED' : 'STOPPED',
+              endedAt,
+              error: {
+                error: outcome.error ?? 'Sluice.Stopped',
+                cause: outcome.cause ?? `execution ${outcome.status}`,
+              },
+            },
+      );
+    }
+    await this.deps.records.store.delete(runningKey(id));
+    await this.log(
+      id,
+      outcome.status === 'SUCCEEDED' ? 'INFO' : 'ERROR',
+      `Execution ${outcome.status}${outcome.cause ? `: ${outcome.cause}` : ''}`,
+    );
+    return execution;
+  }
+
+  /**
+   * Says which task failed and why in words: a runner error's cause is
+   * Lambda's `{errorType, errorMessage}` JSON, and a state timeout names no
+   * task, but the task run it interrupted is the one still RUNNING.
+   */
+  private async explain(
+    id: string,
+    outcome: ExecutionOutcome,
+  ): Promise<ExecutionOutcome & { task?: string }> {
+    if (outcome.status !== 'FAILED') return outcome;
+    let cause = outcome.cause ?? '';
+    try {
+      const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+      if (typeof parsed.errorMessage === 'string') cause = parsed.errorMessage;
+    } catch {
+      // Not JSON: already words.
+    }
+    const failedTask = /^Task (\S+) failed/.exec(cause)?.[1];
+    if (failedTask) return { ...outcome, cause, task: failedTask };
+    if (outcome.error === 'States.Timeout') {
+      const running = (await this.deps.records.listRuns(id)).filter((run) => run.status === 'RUNNING');
+      if (running.length > 0) {
+        const names = running.map((run) => run.task).join(', ');
+        return { ...outcome, task: names, cause: `Task ${names} exceeded its timeout` };
+      }
+    }
+    return { ...outcome, cause };
+  }
+
+  /** Ids of executions marked running (the local runtime resumes them after a restart). */
+  async running(): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.records.store.listCollection<{ executionId: string }>(runningCollection, {
+        limit: 1000,
+        ...(cursor ? { cursor } : {}),
+      });
+      ids.push(...page.items.map((item) => item.data.executionId));
+      cursor = page.cursor;
+    } while (cursor);
+    return ids;
+  }
+
+  /**
+   * After a restart of the local runtime: every execution still marked
+   * running is started again on a freshly deployed state machine (finished
+   * tasks answer from their records, so it resumes where it was), or, if
+   * that fails, ended FAILED with the reason. None stays RUNNING forever.
+   */
+  async resumeAfterRestart(
+    redeploy: (flowId: string, version: number) => Promise<StateMachineRef>,
+  ): Promise<number> {
+    let resumed = 0;
+    for (const id of await this.running()) {
+      const execution = await this.deps.records.getExecution(id);
+      if (execution?.status !== 'RUNNING') {
+        await this.deps.records.store.delete(runningKey(id));
+        continue;
+      }
+      try {
+        const stateMachine = await redeploy(execution.flowId, execution.flowVersion);
+        await this.deps.records.updateExecution(id, (current) => ({ ...current, stateMachine }));
+        await this.log(id, 'WARN', 'Sluice restarted while this execution ran; resuming it where it was');
+        await this.deps.orchestrator.start(stateMachine, id);
+        resumed += 1;
+      } catch (error) {
+        const cause = `could not resume after a restart: ${error instanceof Error ? error.message : String(error)}`;
+        await this.ended(id, { status: 'FAILED', error: 'Sluice.RestartFailed', cause });
+      }
+    }
+    return resumed;
+  }
+
+  /** Completes the task waiting on `token` (async task, wake-up); a finished task makes this a no-op. */
+  async completeToken(token: string, output: unknown): Promise<TokenOutcome> {
+    const record = await this.deps.records.findToken(token);
+    if (!record) throw notFound('Unknown callback token');
+    const run = await this.deps.records.getRun(record.executionId, record.run);
+    if (run && finishedRun.includes(run.status)) {
+      return { delivered: false, reason: `task ${record.run} already ${run.status}` };
+    }
+    return this.deliver(() => this.deps.orchestrator.sendTaskSuccess(token, output ?? {}));
+  }
+
+  /** A token the orchestrator already closed (a duplicate callback) is answered, not refused. */
+  private async deliver(send: () => Promise<void>): Promise<TokenOutcome> {
+    try {
+      await send();
+      return { delivered: true };
+    } catch (error) {
+      if (error instanceof TaskTokenNotFound && error.reason === 'closed') {
+        return { delivered: false, reason: 'the task of this token has already been completed' };
+      }
+      throw error;
+    }
+  }
+
+  async failToken(token: string, error: string, cause: string): Promise<TokenOutcome> {
+    const record = await this.deps.records.findToken(token);
+    if (!record) throw notFound('Unknown callback token');
+    const run = await this.deps.records.getRun(record.executionId, record.run);
+    if (run && finishedRun.includes(run.status)) {
+      return { delivered: false, reason: `task ${record.run} already ${run.status}` };
+    }
+    return this.deliver(() => this.deps.orchestrator.sendTaskFailure(token, error, cause));
+  }
+
+  async heartbeat(token: string): Promise<void> {
+    if (!(await this.deps.records.findToken(token))) throw notFound('Unknown callback token');
+    await this.deps.orchestrator.sendTaskHeartbeat(token);
+  }
+
+  /** The callback token of a task waiting in an execution (Rill Flow's finish.json names the task). */
+  async waitingToken(tenant: string, id: string, run: string): Promise<string> {
+    await this.own(tenant, id);
+    const record = await this.deps.records.getRun(id, run);
+    if (!record) throw notFound(`Execution ${id} has no task ${run}`);
+    if (!record.token || record.status !== 'WAITING') {
+      throw conflict(`Task ${run} of execution ${id} is ${record.status}, not waiting for a callback`);
+    }
+    return record.token;
+  }
+
+  /** A line a task's command wrote (locally the orchestrator streams them here). */
+  async recordOutput(
+    executionId: string,
+    task: string,
+    stream: 'stdout' | 'stderr',
+    line: string,
+  ): Promise<void> {
+    await this.deps.records.appendLog({
+      executionId,
+      timestamp: this.now(),
+      level: stream === 'stderr' ? 'WARN' : 'INFO',
+      logger: `command.${stream}`,
+      task,
+      message: line,
+    });
+  }
+
+  async logs(tenant: string, id: string, filter: LogFilter, page: PageRequest): Promise<Page<LogEntry>> {
+    await this.own(tenant, id);
+    const result = await this.deps.records.listLogs(id, page);
+    const keyword = filter.keyword?.toLowerCase();
+    const items = result.items
+      .map((item) => item.data)
+      .filter(
+        (entry) =>
+          (!filter.level || levelRank[entry.level] >= levelRank[filter.level]) &&
+          (!filter.task || entry.task === filter.task) &&
+          (!filter.from || entry.timestamp >= filter.from) &&
+          (!filter.to || entry.timestamp <= filter.to) &&
+          (!keyword || entry.message.toLowerCase().includes(keyword)),
+      );
+    return { items, ...(result.cursor ? { cursor: result.cursor } : {}) };
+  }
+}

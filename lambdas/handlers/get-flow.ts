@@ -1,0 +1,9 @@
+import { dependencies } from '../composition/dependencies.ts';
+import { ok } from '../http/results.ts';
+import { routeHandler } from '../http/route-handler.ts';
+import { tenantOf } from '../http/tenant.ts';
+import { routeById } from '../routes.ts';
+
+export const handler = routeHandler(routeById('getFlow'), async ({ path, query, headers }) =>
+  ok(await dependencies().engine.flows.get(tenantOf(headers), path.flowId, query.version)),
+);
