@@ -1,4 +1,5 @@
 import { startLocalRuntime } from '../dev-server/runtime.ts';
+import { ephemeralSettings } from '../dev-server/settings.ts';
 import { LocalOrchestrator } from '../lambdas/adapters/local/local-orchestrator.ts';
 import { dependencies } from '../lambdas/composition/dependencies.ts';
 import type { TaskAction } from '../lambdas/core/engine/task-actions.ts';
@@ -153,17 +154,7 @@ async function benchOverhead(): Promise<void> {
  * flow, and executions per second of a 10-task flow, 50 at a time.
  */
 async function benchPersisted(): Promise<void> {
-  const runtime = await startLocalRuntime({
-    host: '127.0.0.1',
-    port: 0,
-    dataDir: undefined,
-    dynamodb: 'dynalite',
-    dynamodbPort: 0,
-    s3Port: 0,
-    tableName: 'sluice',
-    bucketName: 'sluice-files',
-    commandTasks: false,
-  });
+  const runtime = await startLocalRuntime(ephemeralSettings());
   try {
     const { engine } = dependencies();
     const waitFor = async (ids: string[]) => {

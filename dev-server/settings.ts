@@ -84,3 +84,20 @@ export function readSettings(argv: string[] = process.argv.slice(2), env = proce
     commandTasks: e.SLUICE_COMMAND_TASKS ?? loopback(e.HOST),
   };
 }
+
+/**
+ * Settings for a throwaway runtime (tests, benchmarks): loopback, free
+ * ports, in memory, dynalite, no command tasks unless overridden.
+ */
+export const ephemeralSettings = (overrides: Partial<LocalSettings> = {}): LocalSettings => ({
+  host: '127.0.0.1',
+  port: 0,
+  dataDir: undefined,
+  dynamodb: 'dynalite',
+  dynamodbPort: 0,
+  s3Port: 0,
+  tableName: 'sluice',
+  bucketName: 'sluice-files',
+  commandTasks: false,
+  ...overrides,
+});

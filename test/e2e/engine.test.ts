@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
-import type { LocalSettings } from '../../dev-server/settings.ts';
+import { ephemeralSettings } from '../../dev-server/settings.ts';
 
 /**
  * The flow engine through the native API of the local runtime, as a user
@@ -37,17 +37,7 @@ let executorUrl = '';
 const tokens: Array<{ token: string; task: string }> = [];
 let flakyCalls = 0;
 
-const settings = (): LocalSettings => ({
-  host: '127.0.0.1',
-  port: 0,
-  dataDir,
-  dynamodb: 'dynalite',
-  dynamodbPort: 0,
-  s3Port: 0,
-  tableName: 'sluice',
-  bucketName: 'sluice-files',
-  commandTasks: true,
-});
+const settings = () => ephemeralSettings({ dataDir, commandTasks: true });
 
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
   const response = await fetch(`${runtime.apiUrl}${path}`, {

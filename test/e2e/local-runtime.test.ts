@@ -4,20 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
-import type { LocalSettings } from '../../dev-server/settings.ts';
+import { ephemeralSettings } from '../../dev-server/settings.ts';
 import { dependencies } from '../../lambdas/composition/dependencies.ts';
 
-const settings = (dataDir: string | undefined): LocalSettings => ({
-  host: '127.0.0.1',
-  port: 0,
-  dataDir,
-  dynamodb: 'dynalite',
-  dynamodbPort: 0,
-  s3Port: 0,
-  tableName: 'sluice',
-  bucketName: 'sluice-files',
-  commandTasks: false,
-});
+const settings = (dataDir: string | undefined) => ephemeralSettings({ dataDir });
 
 describe('local runtime (npm start)', () => {
   let dataDir = '';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
 import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
+import { ephemeralSettings } from '../../dev-server/settings.ts';
 import { pathsOf, type RouteDefinition } from '../../lambdas/http/route.ts';
 import { routes } from '../../lambdas/routes.ts';
 
@@ -21,17 +22,7 @@ describe('Swagger UI in a real browser', () => {
   let browser: Browser;
 
   before(async () => {
-    runtime = await startLocalRuntime({
-      host: '127.0.0.1',
-      port: 0,
-      dataDir: undefined,
-      dynamodb: 'dynalite',
-      dynamodbPort: 0,
-      s3Port: 0,
-      tableName: 'sluice',
-      bucketName: 'sluice-files',
-      commandTasks: false,
-    });
+    runtime = await startLocalRuntime(ephemeralSettings());
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
   });
   after(async () => {
