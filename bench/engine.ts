@@ -2,7 +2,7 @@ import { startLocalRuntime } from '../dev-server/runtime.ts';
 import { ephemeralSettings } from '../dev-server/settings.ts';
 import { LocalOrchestrator } from '../lambdas/adapters/local/local-orchestrator.ts';
 import { dependencies } from '../lambdas/composition/dependencies.ts';
-import type { TaskAction } from '../lambdas/core/engine/task-actions.ts';
+import { type RunnerRequest, taskActionOf } from '../lambdas/core/engine/task-actions.ts';
 import { buildGraph, criticalPath, type TaskGraph } from '../lambdas/core/flow/graph.ts';
 import type { FlowDescriptor } from '../lambdas/core/flow/model.ts';
 import { flowDescriptorSchema } from '../lambdas/core/flow/model.ts';
@@ -27,6 +27,7 @@ function randomFlow(tasks: number, seed: number): FlowDescriptor {
  * generated definition and the local orchestrator produce, not store latency.
  */
 class SimulatedRunner {
+  readonly descriptor: FlowDescriptor;
   readonly graph: TaskGraph;
   readonly duration: (name: string) => number;
   readonly release: (token: string) => Promise<void>;
@@ -34,11 +35,12 @@ class SimulatedRunner {
   readonly parked = new Map<string, string>();
 
   constructor(
-    graph: TaskGraph,
+    descriptor: FlowDescriptor,
     duration: (name: string) => number,
     release: (token: string) => Promise<void>,
   ) {
-    this.graph = graph;
+    this.descriptor = descriptor;
+    this.graph = buildGraph(descriptor.tasks);
     this.duration = duration;
     this.release = release;
   }
@@ -52,7 +54,9 @@ class SimulatedRunner {
     }
   }
 
-  async handle(action: TaskAction): Promise<unknown> {
+  async handle(request: RunnerRequest): Promise<unknown> {
+    // What the real runner does first: read the state's payload against the flow.
+    const action = taskActionOf(request, this.descriptor);
     if (action.action === 'await') {
       this.parked.set(action.task, action.token);
       await this.open(action.task);
@@ -76,7 +80,7 @@ class SimulatedRunner {
 /** Runs one definition through the local orchestrator with simulated tasks; returns the wall time in ms. */
 async function simulate(
   definition: AslDefinition,
-  graph: TaskGraph,
+  descriptor: FlowDescriptor,
   duration: (name: string) => number,
 ): Promise<number> {
   let runner: SimulatedRunner | undefined;
@@ -89,7 +93,7 @@ async function simulate(
     onExecutionEnded: async (_id, outcome) => finished(outcome),
     validate: false,
   });
-  runner = new SimulatedRunner(graph, duration, (token) =>
+  runner = new SimulatedRunner(descriptor, duration, (token) =>
     orchestrator.sendTaskSuccess(token, { skip: false }),
   );
   const machine = await orchestrator.deploy('bench', definition);
@@ -115,8 +119,10 @@ async function benchMakespan(): Promise<void> {
     const duration = (name: string) => durations.get(name) ?? 0;
     const graph = buildGraph(descriptor.tasks);
     const best = criticalPath(graph, duration).length;
-    ratios.push((await simulate(compileFlow(descriptor, runnerName), graph, duration)) / best);
-    layered.push((await simulate(compileLayeredBaseline(descriptor, runnerName), graph, duration)) / best);
+    ratios.push((await simulate(compileFlow(descriptor, runnerName), descriptor, duration)) / best);
+    layered.push(
+      (await simulate(compileLayeredBaseline(descriptor, runnerName), descriptor, duration)) / best,
+    );
   }
   const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
   report({
@@ -132,13 +138,12 @@ async function benchMakespan(): Promise<void> {
 /** Engine time per task of a 1,000-task no-op flow: compiled definition + local orchestrator + simulated runner. */
 async function benchOverhead(): Promise<void> {
   const descriptor = randomFlow(1000, 7);
-  const graph = buildGraph(descriptor.tasks);
   const definition = compileFlow(descriptor, runnerName);
-  await simulate(definition, graph, () => 0); // warm-up
+  await simulate(definition, descriptor, () => 0); // warm-up
   const samples: number[] = [];
-  for (let run = 0; run < 3; run += 1) samples.push(await simulate(definition, graph, () => 0));
+  for (let run = 0; run < 3; run += 1) samples.push(await simulate(definition, descriptor, () => 0));
   const layeredDefinition = compileLayeredBaseline(descriptor, runnerName);
-  const layered = await simulate(layeredDefinition, graph, () => 0);
+  const layered = await simulate(layeredDefinition, descriptor, () => 0);
   report({
     metric: 'overhead_ms_per_task',
     value: round(Math.min(...samples) / 1000, 3),

@@ -1,4 +1,4 @@
-import type { TaskAction } from '../lambdas/core/engine/task-actions.ts';
+import { stateBases } from '../lambdas/core/engine/state-names.ts';
 import { validationFailed } from '../lambdas/core/errors.ts';
 import { buildGraph, topologicalOrder } from '../lambdas/core/flow/graph.ts';
 import type { FlowDescriptor, RetryPolicy, Task } from '../lambdas/core/flow/model.ts';
@@ -19,7 +19,7 @@ import type { AslDefinition } from '../lambdas/ports/orchestrator.ts';
  *   upstream to finish sends `{ skip }` (kept at `$.gate`).
  * - `T`: `lambda:invoke` with action `run`. Inline kinds (http, pass, choice,
  *   return) do all their work here and end the branch. External kinds only
- *   prepare here; the runner's {@link RunResult} is kept at `$.run.Payload`:
+ *   prepare here; the runner's RunResult (task-actions.ts) is kept at `$.run.Payload`:
  * - `T:done?`: a Choice that ends the branch at `T:done` when the runner
  *   answered `done` (T was skipped, or had finished before a redrive), so no
  *   container, Lambda or subflow starts for it; otherwise:
@@ -34,17 +34,23 @@ import type { AslDefinition } from '../lambdas/ports/orchestrator.ts';
  * the state doing the work: `T` for inline kinds, else the external step
  * (none for foreach, as a Map has no timeout field, nor for timed waits).
  *
- * Payloads read the execution id from `$$.Execution.Name` (executions are
- * named by their id, see the Orchestrator port); branch inputs carry only
- * `fn` (the runner), `ecs` (when the flow has command tasks) and, inside a
- * foreach, `scope`. Every branch ends with `{}`, so thousands of branches
- * stay far under the 256 KiB payload limit; the context lives outside states.
+ * Runner payloads carry no per-state constant (task-actions.ts): the
+ * context object `$$` alone (`"Payload.$": "$$"`), or `{ "c.$": "$$", … }`
+ * with the state's own input (`g`: the gate's result, `r`: the external
+ * step's result, `scope`). The runner reads the execution id from
+ * `Execution.Name` (executions are named by their id, see the Orchestrator
+ * port), the attempt and token from `State.RetryCount` and `Task.Token`, and
+ * the task and action from `State.Name`. Branch inputs carry only `fn` (the
+ * runner), `ecs` (when the flow has command tasks) and, inside a foreach,
+ * `scope`. Every branch ends with `{}`, so thousands of branches stay far
+ * under the 256 KiB payload limit; the context lives outside states.
  *
  * State names are `<task>` and `<task>:<step>`; inside a foreach they are
  * prefixed with the foreach's name (`fan.load:await`) because state names
  * must be unique across the whole definition. A name that would pass Step
- * Functions' 80-character limit is cut and tagged `~<n>`; payloads always
- * carry the real task name. Branches come in topological order.
+ * Functions' 80-character limit is cut and tagged `~<n>`. The runner maps a
+ * state name back to its task with the same naming
+ * (lambdas/core/engine/state-names.ts). Branches come in topological order.
  */
 export function compileFlow(descriptor: FlowDescriptor, options: CompileOptions): AslDefinition {
   validateFlow(descriptor);
@@ -115,32 +121,6 @@ export function checkSize(
   );
 }
 
-/**
- * What the runner answers to `run` (the invoke's `Payload`, kept at
- * `$.run.Payload`). `done` is always present: true for inline kinds, for a
- * skipped task and for one that finished before (redrive); then the branch
- * ends. External kinds answer `done: false` with `prepared`:
- * - command: `command` (a shell script, run as `sh -c <command>`);
- * - lambda: `functionName`, `payload`;
- * - wait: `until` (RFC 3339) — or nothing to read for wakeUp;
- * - foreach: `indices` (of the items to run; scopes are `T[<index>]`);
- * - subflow: `stateMachineArn` and `executionId` (the child's id, already
- *   registered; with a retry policy attempt n runs as `<executionId>-<n>`).
- */
-export interface RunResult {
-  done: boolean;
-  skipped?: boolean;
-  prepared?: {
-    command?: string;
-    functionName?: string;
-    payload?: unknown;
-    until?: string;
-    indices?: number[];
-    stateMachineArn?: string;
-    executionId?: string;
-  };
-}
-
 /** Name of the top-level Parallel state (a space keeps it apart from any task's state names). */
 export const FLOW_STATE = 'all tasks';
 
@@ -161,8 +141,6 @@ export const ASYNC_RETRY_ERRORS = [...RUNNER_RETRY_ERRORS, 'States.HeartbeatTime
 export const SERVICE_RETRY_ERRORS = ['States.TaskFailed', 'States.Timeout'] as const;
 
 const INLINE_KINDS = new Set<Task['kind']>(['http', 'pass', 'choice', 'return']);
-const STATE_NAME_LIMIT = 80;
-const LONGEST_SUFFIX = ':container'.length;
 const PREPARED = '$.run.Payload.prepared';
 
 type State = Record<string, unknown>;
@@ -174,8 +152,8 @@ type States = Record<string, State>;
  */
 export interface TaskCompiler {
   options: CompileOptions;
-  /** Numbers the tags of cut state names, unique across the definition. */
-  counter: { value: number };
+  /** Base state name of every task (state-names.ts). */
+  bases: Map<Task, string>;
   usesEcs: boolean;
   /** The ItemProcessor states running a foreach's sub-graph for one item. */
   subgraph: (tasks: readonly Task[], prefix: string, scope: string, compiler: TaskCompiler) => AslDefinition;
@@ -185,7 +163,12 @@ export const taskCompiler = (
   descriptor: FlowDescriptor,
   options: CompileOptions,
   subgraph: TaskCompiler['subgraph'],
-): TaskCompiler => ({ options, counter: { value: 0 }, usesEcs: hasCommandTask(descriptor.tasks), subgraph });
+): TaskCompiler => ({
+  options,
+  bases: stateBases(descriptor.tasks),
+  usesEcs: hasCommandTask(descriptor.tasks),
+  subgraph,
+});
 
 /** What every branch reads from its input: the runner (`fn`) and, for command tasks, ECS settings. */
 export function sharedParameters(
@@ -238,8 +221,9 @@ function gatedSubgraph(
 /**
  * The states of one task, as one branch: `T:await` when `upstreams > 0`, `T`,
  * and for external kinds `T:done?`, `T:done`, the external step and
- * `T:complete`. `prefix` prefixes state names inside a foreach (`fan.`);
- * `scope` is set there, the intrinsic that computed the iteration's scope.
+ * `T:complete`, named from `compiler.bases` (state-names.ts; inside a
+ * foreach they carry its `prefix`, e.g. `fan.`); `scope` is set there, the
+ * intrinsic that computed the iteration's scope.
  */
 export function compileTask(
   task: Task,
@@ -249,18 +233,16 @@ export function compileTask(
   compiler: TaskCompiler,
 ): AslDefinition {
   const T = task.name;
-  const base = stateBase(prefix + T, compiler);
+  const base = compiler.bases.get(task);
+  if (base === undefined) throw new Error(`task ${prefix}${T} is not in the compiled descriptor`);
   const name = (step?: string) => (step ? `${base}:${step}` : base);
-  const invoke = (action: TaskAction['action'], extra: State = {}): State => ({
-    'FunctionName.$': '$.fn',
-    Payload: {
-      action,
-      'executionId.$': '$$.Execution.Name',
-      task: T,
-      ...(scope ? { 'scope.$': '$.scope' } : {}),
-      ...extra,
-    },
-  });
+  // The runner reads task and action from `$$.State.Name`: a payload is `$$` plus the state's own input.
+  const invoke = (input: State = {}): State => {
+    const own: State = scope ? { 'scope.$': '$.scope', ...input } : input;
+    return Object.keys(own).length === 0
+      ? { 'FunctionName.$': '$.fn', 'Payload.$': '$$' }
+      : { 'FunctionName.$': '$.fn', Payload: { 'c.$': '$$', ...own } };
+  };
   const states: States = {};
   const start = upstreams > 0 ? name('await') : name();
   if (upstreams > 0)
@@ -268,15 +250,12 @@ export function compileTask(
       Type: 'Task',
       Comment: `${T}: waits for its ${upstreams === 1 ? 'upstream' : `${upstreams} upstreams`}`,
       Resource: resources.invokeWithToken,
-      Parameters: invoke('await', { 'token.$': '$$.Task.Token' }),
+      Parameters: invoke(),
       ResultPath: '$.gate',
       Next: name(),
     };
 
-  const runParameters = invoke('run', {
-    'attempt.$': '$$.State.RetryCount',
-    ...(upstreams > 0 ? { 'skip.$': '$.gate.skip' } : {}),
-  });
+  const runParameters = invoke(upstreams > 0 ? { 'g.$': '$.gate' } : {});
   if (INLINE_KINDS.has(task.kind)) {
     states[name()] = {
       Type: 'Task',
@@ -308,12 +287,30 @@ export function compileTask(
     Default: external.name,
   };
   states[name('done')] = { Type: 'Pass', Comment: `${T}: nothing left to run`, Result: {}, End: true };
-  states[external.name] = { ...external.state, Next: name('complete') };
+  // A Wait state cannot fail; every other step hands its failure to the runner, which records it
+  // (an ECS exit code the task counts as success still succeeds) or fails the task for good.
+  const catches = external.state.Type !== 'Wait';
+  states[external.name] = {
+    ...external.state,
+    ...(catches
+      ? { Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: name('failed') }] }
+      : {}),
+    Next: name('complete'),
+  };
+  if (catches) {
+    states[name('failed')] = {
+      Type: 'Task',
+      Comment: `${T}: records why the ${task.kind} step failed`,
+      Resource: resources.invoke,
+      Parameters: invoke({ 'failure.$': '$.failure' }),
+      ...END,
+    };
+  }
   states[name('complete')] = {
     Type: 'Task',
     Comment: `${T}: records the ${external.what}`,
     Resource: resources.invoke,
-    Parameters: invoke('complete', external.result ? { 'result.$': '$.result' } : {}),
+    Parameters: invoke(external.result ? { 'r.$': '$.result' } : {}),
     ...END,
   };
   return { StartAt: start, States: states };
@@ -334,7 +331,7 @@ interface ExternalStep {
 function externalStep(
   task: Task,
   name: (step?: string) => string,
-  invoke: (action: TaskAction['action'], extra?: State) => State,
+  invoke: (input?: State) => State,
   scope: string | undefined,
   compiler: TaskCompiler,
 ): ExternalStep {
@@ -343,7 +340,7 @@ function externalStep(
     Type: 'Task',
     Comment: `${T}: ${comment}`,
     Resource: resources.invokeWithToken,
-    Parameters: invoke('start-async', { 'attempt.$': '$$.State.RetryCount', 'token.$': '$$.Task.Token' }),
+    Parameters: invoke(),
     ResultPath: '$.result',
     ...(task.kind === 'async' && task.heartbeatSeconds ? { HeartbeatSeconds: task.heartbeatSeconds } : {}),
     ...(retry ? policy(task, ASYNC_RETRY_ERRORS, true) : policy(task, [], true, false)),
@@ -427,10 +424,9 @@ function externalStep(
         },
       };
     case 'subflow': {
-      // Execution names are single-use: with a retry policy every attempt starts a child of its own.
-      const child = task.retry?.maxRetries
-        ? { 'Name.$': `States.Format('{}-{}', ${PREPARED}.executionId, $$.State.RetryCount)` }
-        : { 'Name.$': `${PREPARED}.executionId` };
+      // The runner recorded the child under this id, and execution names are single-use: starting
+      // the child is not retried (its own tasks retry as they declare).
+      const child = { 'Name.$': `${PREPARED}.executionId` };
       const childId = { 'executionId.$': child['Name.$'] };
       return {
         name: name('subflow'),
@@ -449,7 +445,7 @@ function externalStep(
           },
           ResultSelector: { 'executionArn.$': '$.ExecutionArn' },
           ResultPath: '$.result',
-          ...policy(task, SERVICE_RETRY_ERRORS, task.wait),
+          ...(task.wait && task.timeoutSeconds ? { TimeoutSeconds: task.timeoutSeconds } : {}),
         },
       };
     }
@@ -498,13 +494,6 @@ const retrier = (retry: RetryPolicy, errors: readonly string[]) => ({
   IntervalSeconds: retry.intervalSeconds,
   BackoffRate: retry.backoffRate,
 });
-
-function stateBase(full: string, compiler: TaskCompiler): string {
-  if (full.length + LONGEST_SUFFIX <= STATE_NAME_LIMIT) return full;
-  const tag = `~${compiler.counter.value}`;
-  compiler.counter.value += 1;
-  return full.slice(0, STATE_NAME_LIMIT - LONGEST_SUFFIX - tag.length) + tag;
-}
 
 const hasCommandTask = (tasks: readonly Task[]): boolean =>
   tasks.some((task) => task.kind === 'command' || (task.kind === 'foreach' && hasCommandTask(task.tasks)));

@@ -239,6 +239,64 @@ describe('flow engine through the native API', () => {
     assert.match(JSON.stringify(view.error), /slow/);
   });
 
+  it('judges a command by its exit code: a listed code succeeds, another fails the task with it', async () => {
+    const flowId = await createFlow({
+      name: 'exit-codes',
+      tasks: [
+        { name: 'three', kind: 'command', command: 'echo partial; exit 3', successExitCodes: [0, 3] },
+        { name: 'four', kind: 'command', command: 'exit 4', dependsOn: ['three'] },
+      ],
+    });
+    const view = await ended(await start(flowId));
+    assert.equal(view.status, 'FAILED');
+    assert.equal(taskOf(view, 'three').status, 'SUCCEEDED');
+    const four = taskOf(view, 'four');
+    assert.equal(four.status, 'FAILED');
+    assert.match(four.error?.cause ?? '', /command exited with 4/);
+    assert.equal(view.error?.error, 'Sluice.TaskFailed');
+    assert.match(JSON.stringify(view.error), /four/);
+  });
+
+  it('runs a subflow with the task input as its context and returns its final context', async () => {
+    const childId = await createFlow({
+      name: 'child',
+      tasks: [
+        {
+          name: 'sum',
+          kind: 'http',
+          url: `${executorUrl}/add`,
+          input: [
+            { source: '$.context.left', target: '$.input.left' },
+            { source: '$.context.right', target: '$.input.right' },
+          ],
+          output: [{ source: '$.output.sum', target: '$.context.total' }],
+        },
+      ],
+    });
+    const parentId = await createFlow({
+      name: 'parent',
+      parameters: { a: 20, b: 22 },
+      tasks: [
+        {
+          name: 'delegate',
+          kind: 'subflow',
+          flowId: childId,
+          input: [
+            { source: '$.context.a', target: '$.input.left' },
+            { source: '$.context.b', target: '$.input.right' },
+          ],
+          output: [{ source: '$.output.context.total', target: '$.context.answer' }],
+        },
+      ],
+    });
+    const view = await ended(await start(parentId));
+    assert.equal(view.status, 'SUCCEEDED', JSON.stringify(view.error));
+    assert.equal((await api('GET', `/v1/executions/${view.id}/context`)).body.answer, 42);
+    const children = (await api('GET', `/v1/executions?flowId=${childId}`)).body.items as ExecutionView[];
+    assert.equal(children.length, 1);
+    assert.equal(children[0]?.status, 'SUCCEEDED');
+  });
+
   it('stops a running execution and resumes it from where it stopped', async () => {
     const flowId = await createFlow({
       name: 'stoppable',

@@ -18,7 +18,7 @@ import {
   type LocalOrchestratorOptions,
   shellScript,
 } from '../../lambdas/adapters/local/local-orchestrator.ts';
-import type { TaskAction } from '../../lambdas/core/engine/task-actions.ts';
+import type { StateContext, StateInput, TaskAction } from '../../lambdas/core/engine/task-actions.ts';
 import type { AslDefinition, ExecutionOutcome, StateMachineRef } from '../../lambdas/ports/orchestrator.ts';
 import { TaskTokenNotFound } from '../../lambdas/ports/orchestrator.ts';
 
@@ -93,7 +93,9 @@ function harness(
   const ended: Harness['ended'] = [];
   const output: CommandOutputEvent[] = [];
   const orchestrator: LocalOrchestrator = new LocalOrchestrator({
-    invokeRunner: async (action) => {
+    // These hand-written definitions send explicit TaskActions (compiled ones send `$$`, tested below).
+    invokeRunner: async (request) => {
+      const action = request as TaskAction;
       calls.push(action);
       return runner(action, orchestrator);
     },
@@ -777,23 +779,82 @@ describe('local orchestrator: lifecycle', () => {
 });
 
 /** A flow of `width` tasks, each `T:await` + `T`, all in one Parallel. */
+/** Branches as the compiler writes them: payloads are the context object `$$` (and the gate's result). */
 function wideFlow(width: number): AslDefinition {
   const branches = Array.from({ length: width }, (_, i) => ({
     StartAt: `t${i}:await`,
     States: {
-      [`t${i}:await`]: { ...tokenState(`t${i}`, 'await', `t${i}`), ResultPath: null },
-      [`t${i}`]: { ...runState(`t${i}`), ResultSelector: undefined, ResultPath: null },
+      [`t${i}:await`]: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+        Parameters: { FunctionName: RUNNER, 'Payload.$': '$$' },
+        ResultPath: '$.gate',
+        Next: `t${i}`,
+      },
+      [`t${i}`]: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::lambda:invoke',
+        Parameters: { FunctionName: RUNNER, Payload: { 'c.$': '$$', 'g.$': '$.gate' } },
+        ResultPath: null,
+        End: true,
+      },
     },
   }));
   return machine('all', { all: { Type: 'Parallel', Branches: branches, ResultPath: null, End: true } });
 }
 
+describe('local orchestrator: the context object in runner payloads', () => {
+  test('"$$" resolves to the whole context: execution, state name, retry count and task token', async () => {
+    const calls: StateContext[] = [];
+    const inputs: StateInput[] = [];
+    const orchestrator: LocalOrchestrator = new LocalOrchestrator({
+      invokeRunner: async (request) => {
+        if ('c' in request) {
+          inputs.push(request);
+          calls.push(request.c);
+          // The first attempt of `t` fails: its retry enters the state again with RetryCount 1.
+          if (request.c.State.RetryCount === 0)
+            throw Object.assign(new Error('first attempt'), { name: 'Sluice.AttemptFailed' });
+          return { done: true };
+        }
+        const context = request as StateContext;
+        calls.push(context);
+        await orchestrator.sendTaskSuccess(context.Task?.Token ?? '', { skip: true });
+        return {};
+      },
+      onExecutionEnded: async () => {},
+      retryIntervalMs: 0,
+    });
+    const definition = wideFlow(1);
+    const run = ((definition.States.all as State).Branches as AslDefinition[])[0]?.States.t0 as State;
+    run.Retry = [{ ErrorEquals: ['Sluice.AttemptFailed'], MaxAttempts: 1 }];
+    const ref = await orchestrator.deploy('context', definition);
+    await orchestrator.start(ref, 'exec-ctx');
+    assert.deepEqual(await orchestrator.whenEnded(ref, 'exec-ctx'), { status: 'SUCCEEDED' });
+    assert.deepEqual(
+      calls.map((c) => [c.Execution.Name, c.State.Name, c.State.RetryCount]),
+      [
+        ['exec-ctx', 't0:await', 0],
+        ['exec-ctx', 't0', 0],
+        ['exec-ctx', 't0', 1],
+      ],
+    );
+    assert.ok(calls[0]?.Task?.Token, 'the token state gets its task token');
+    assert.equal(calls[1]?.Task?.Token, '', 'other states get no token');
+    assert.deepEqual(
+      inputs.map((input) => input.g),
+      [{ skip: true }, { skip: true }],
+    );
+  });
+});
+
 describe('local orchestrator: engine overhead', () => {
   test('1,000 no-op tasks (T:await + T each) stay under 2 ms of engine time per task', async (t) => {
     const orchestrator: LocalOrchestrator = new LocalOrchestrator({
       // An instant runner: gates open at once, runs do nothing.
-      invokeRunner: async (action) => {
-        if (action.action === 'await') await orchestrator.sendTaskSuccess(action.token, { skip: false });
+      invokeRunner: async (request) => {
+        const token = 'c' in request ? undefined : (request as StateContext).Task?.Token;
+        if (token) await orchestrator.sendTaskSuccess(token, { skip: false });
         return { skip: false };
       },
       onExecutionEnded: async () => {},

@@ -11,6 +11,7 @@ import { EngineRecords, type ExecutionRecord } from '../../lambdas/core/engine/r
 import { RunnerError, TaskRunner } from '../../lambdas/core/engine/runner.ts';
 import type { RunResult } from '../../lambdas/core/engine/task-actions.ts';
 import { type FlowDescriptor, flowDescriptorSchema } from '../../lambdas/core/flow/model.ts';
+import { runnerRequestSchema } from '../../lambdas/handlers/task-runner.ts';
 import type { Orchestrator } from '../../lambdas/ports/orchestrator.ts';
 
 /**
@@ -45,6 +46,25 @@ let executorUrl = '';
 const received: unknown[] = [];
 const descriptors = new Map<string, FlowDescriptor>();
 let sequence = 0;
+
+/** Step Functions' context object (`$$`) as a state of execution `id` sees it. */
+const stepFunctionsContext = (
+  id: string,
+  state: string,
+  { retry = 0, token }: { retry?: number; token?: string } = {},
+) => ({
+  Execution: {
+    Id: `arn:aws:states:eu-west-1:123456789012:execution:sm:${id}`,
+    Input: { executionId: id },
+    Name: id,
+    RoleArn: 'arn:aws:iam::123456789012:role/sm',
+    StartTime: '2026-01-01T00:00:00.000Z',
+    RedriveCount: 0,
+  },
+  State: { EnteredTime: '2026-01-01T00:00:01.000Z', Name: state, RetryCount: retry },
+  StateMachine: { Id: 'arn:aws:states:eu-west-1:123456789012:stateMachine:sm', Name: 'sm' },
+  ...(token ? { Task: { Token: token } } : {}),
+});
 
 async function newExecution(document: unknown, context: Record<string, unknown> = {}): Promise<string> {
   sequence += 1;
@@ -380,6 +400,57 @@ describe('task runner', () => {
       token: 't-after-0',
     });
     assert.equal(orchestrator.released.length, 1, 'iteration 0 has its own gate');
+  });
+
+  it('reads state payloads (the context object, named by its state) as compiled states send them', async () => {
+    const id = await newExecution(
+      {
+        name: 'payloads',
+        tasks: [
+          { name: 'a', kind: 'pass' },
+          { name: 'b', kind: 'pass', dependsOn: ['a'] },
+          {
+            name: 'each',
+            kind: 'foreach',
+            items: '$.input.users',
+            tasks: [
+              { name: 'greet', kind: 'pass', input: [{ source: '$.item.name', target: '$.input.name' }] },
+            ],
+          },
+        ],
+      },
+      { users: [{ name: 'ann' }, { name: 'bob' }] },
+    );
+    // Through the Lambda edge's schema, which keeps what the runner reads of the context object.
+    const viaEdge = (payload: unknown) => runner.handle(runnerRequestSchema.parse(payload));
+    await viaEdge(stepFunctionsContext(id, 'b:await', { token: 'token-b' }));
+    await viaEdge(stepFunctionsContext(id, 'a'));
+    assert.deepEqual(orchestrator.released, [{ token: 'token-b', output: { skip: false } }]);
+    await viaEdge({ c: stepFunctionsContext(id, 'b', { retry: 1 }), g: { skip: false } });
+    const b = await records.getRun(id, 'b');
+    assert.equal(b?.status, 'SUCCEEDED');
+    assert.equal(b?.attempts, 2, "the attempt is the state's retry count");
+    const prepared = (await viaEdge(stepFunctionsContext(id, 'each'))) as RunResult;
+    assert.deepEqual(prepared.prepared?.indices, [0, 1]);
+    await viaEdge({ c: stepFunctionsContext(id, 'each.greet'), scope: 'each[1]' });
+    assert.deepEqual((await records.getRun(id, 'each[1].greet'))?.output, { name: 'bob' });
+    await viaEdge(stepFunctionsContext(id, 'each:complete'));
+    assert.equal((await records.getRun(id, 'each'))?.status, 'SUCCEEDED');
+    // States that are no runner state of the flow, or sent without what the state needs, are refused.
+    const refused = (pattern: RegExp) => (error: unknown) =>
+      error instanceof Error && error.name === 'Sluice.BadPayload' && pattern.test(error.message);
+    await assert.rejects(
+      viaEdge(stepFunctionsContext(id, 'each.greet')),
+      refused(/runs in each, not in scope/),
+    );
+    await assert.rejects(
+      viaEdge({ c: stepFunctionsContext(id, 'a'), scope: 'each[0]' }),
+      refused(/runs in no foreach/),
+    );
+    await assert.rejects(viaEdge(stepFunctionsContext(id, 'each:each')), refused(/no runner state/));
+    await assert.rejects(viaEdge(stepFunctionsContext(id, 'nope')), refused(/no runner state/));
+    await assert.rejects(viaEdge(stepFunctionsContext(id, 'b:await')), refused(/sent no task token/));
+    assert.equal(runnerRequestSchema.safeParse({ State: { Name: 'a', RetryCount: 0 } }).success, false);
   });
 
   it('keeps parallel output mappings and moves a large context to the blob store', async () => {

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { StateMachine } from 'aws-local-stepfunctions';
 import fc from 'fast-check';
+import { type RunnerRequest, type TaskAction, taskActionOf } from '../../lambdas/core/engine/task-actions.ts';
 import { type FlowDescriptor, flowDescriptorSchema } from '../../lambdas/core/flow/model.ts';
 import type { AslDefinition } from '../../lambdas/ports/orchestrator.ts';
 import { type CompileOptions, compileFlow, definitionBytes } from '../../statemachines/compile.ts';
@@ -22,12 +23,12 @@ const aslValidator = createRequire(import.meta.url)('asl-validator') as (
  *
  * How the library is driven (it has no task tokens): every Task state gets a
  * local handler (`overrides.taskResourceLocalHandlers`, keyed by state name)
- * that receives the state's resolved Parameters. `$$.Task.Token`,
- * `$$.State.RetryCount` and `$$.Execution.Name` resolve only from the `context`
- * run option (static values: one token for all, attempt always 0), so the
- * simulation addresses gates by (scope, task) from the payload and an `await`
- * handler simply returns a promise that resolves when the gate opens — which
- * is what `.waitForTaskToken` means.
+ * that receives the state's resolved Parameters. The context object `$$`
+ * resolves only from the `context` run option (static values: one token for
+ * all, attempt always 0); the handler fills in `State.Name` (its key), reads
+ * the payload with the runner's own {@link taskActionOf}, addresses gates by
+ * (scope, task), and an `await` handler simply returns a promise that
+ * resolves when the gate opens — which is what `.waitForTaskToken` means.
  */
 
 type TaskInput = Record<string, unknown> & { name: string; kind: string; dependsOn: string[] };
@@ -186,6 +187,7 @@ const EXTERNAL = new Set(['async', 'command', 'lambda', 'wait', 'subflow', 'fore
  */
 class GateSimulation {
   readonly tasks: TaskInput[];
+  readonly descriptor: FlowDescriptor;
   readonly finished = new Set<string>();
   readonly counts = new Map<string, number>();
   readonly violations: string[] = [];
@@ -198,6 +200,7 @@ class GateSimulation {
 
   constructor(tasks: TaskInput[]) {
     this.tasks = tasks;
+    this.descriptor = descriptorOf(tasks);
   }
 
   count(what: string): number {
@@ -247,9 +250,9 @@ class GateSimulation {
   }
 
   /** The local handler of every Task state: dispatches on what the state sends. */
-  handle = async (input: Json): Promise<unknown> => {
+  handle = async (input: Json, state: string): Promise<unknown> => {
     const payload = input.Payload as Json | undefined;
-    if (input.FunctionName === RUNNER && payload) return this.#runner(payload);
+    if (input.FunctionName === RUNNER && payload) return this.#runner(payload, state);
     if (input.Overrides) {
       const environment = ((input.Overrides as Json).ContainerOverrides as Array<{ Environment: Json[] }>)[0]
         ?.Environment as Array<{ Name: string; Value: string }>;
@@ -265,7 +268,8 @@ class GateSimulation {
       const key = String(input.Name)
         .replace(/^child:/, '')
         .replace(/-\d+$/, '');
-      return this.#step(key, 'States.TaskFailed', true, {
+      // Starting a child is not retried (execution names are single-use).
+      return this.#step(key, 'States.TaskFailed', false, {
         ExecutionArn: `arn:aws:states:local:0:execution:child:${input.Name}`,
       });
     }
@@ -283,19 +287,23 @@ class GateSimulation {
     return result;
   }
 
-  async #runner(payload: Json): Promise<unknown> {
-    if (payload.executionId !== EXECUTION)
-      this.violations.push(`wrong executionId ${String(payload.executionId)}`);
-    const scope = payload.scope as string | undefined;
-    const { task, upstreams } = this.locate(scope, payload.task as string);
+  async #runner(payload: Json, state: string): Promise<unknown> {
+    // The library's context is the same for every state: name the state, as Step Functions does.
+    const withName = (context: Json) => ({ ...context, State: { ...(context.State as Json), Name: state } });
+    const request = 'c' in payload ? { ...payload, c: withName(payload.c as Json) } : withName(payload);
+    const action: TaskAction = taskActionOf(request as unknown as RunnerRequest, this.descriptor);
+    if (action.executionId !== EXECUTION)
+      this.violations.push(`wrong executionId ${String(action.executionId)}`);
+    const { scope } = action;
+    const { task, upstreams } = this.locate(scope, action.task);
     const key = scope ? `${scope}.${task.name}` : task.name;
     const sim = task.sim as { skip: boolean; items: number };
     const kind = task.kind === 'wait' && task.wakeUp ? 'wakeUp' : task.kind;
-    switch (payload.action) {
+    switch (action.action) {
       case 'await': {
         this.#bump(`await:${key}`);
         if (upstreams.length === 0) this.violations.push(`${key}: a gate without upstreams`);
-        if (typeof payload.token !== 'string') this.violations.push(`${key}: await without a token`);
+        if (action.action !== 'await' || !action.token) this.violations.push(`${key}: await without a token`);
         await new Promise<void>((resolve) => {
           this.#waiters.set(key, resolve);
           if (this.#closed || upstreams.every((upstream) => this.finished.has(upstream))) {
@@ -309,7 +317,7 @@ class GateSimulation {
         for (const upstream of upstreams)
           if (!this.finished.has(upstream))
             this.violations.push(`${key} ran before its upstream ${upstream} finished`);
-        if (upstreams.length > 0 && payload.skip !== sim.skip)
+        if (upstreams.length > 0 && action.action === 'run' && action.skip !== sim.skip)
           this.violations.push(`${key}: skip not passed on`);
         if (task.retry && this.#bump(`try:${key}`) === 1)
           throw named('Sluice.AttemptFailed', `${key} attempt 1 failed`);
@@ -339,14 +347,16 @@ class GateSimulation {
         return { Payload: { done: false, prepared } };
       }
       case 'start-async':
-        if (typeof payload.token !== 'string') this.violations.push(`${key}: start-async without a token`);
+        if (action.action !== 'start-async' || !action.token)
+          this.violations.push(`${key}: start-async without a token`);
         // A wake-up wait has no retries: only async steps are retried.
         return this.#step(key, 'Sluice.AttemptFailed', kind === 'async', { callback: key });
       case 'complete': {
         this.#bump(`complete:${key}`);
         const expectsResult = !['foreach', 'wait'].includes(kind);
-        if (expectsResult === (payload.result === undefined))
-          this.violations.push(`${key}: complete result ${JSON.stringify(payload.result)}`);
+        const result = action.action === 'complete' ? action.result : undefined;
+        if (expectsResult === (result === undefined))
+          this.violations.push(`${key}: complete result ${JSON.stringify(result)}`);
         if (kind === 'foreach') {
           for (let index = 0; index < sim.items; index += 1)
             for (const inner of task.tasks as TaskInput[])
@@ -357,7 +367,7 @@ class GateSimulation {
         return { Payload: { done: true } };
       }
       default:
-        throw new Error(`unknown action ${String(payload.action)}`);
+        throw new Error(`unknown action ${String((action as { action: unknown }).action)}`);
     }
   }
 
@@ -409,7 +419,7 @@ async function execute(
   const noWait: Record<string, number> = {};
   const noPause: Record<string, number> = {};
   for (const [name, state] of statesOf(definition)) {
-    if (state.Type === 'Task') handlers[name] = simulation.handle;
+    if (state.Type === 'Task') handlers[name] = (input) => simulation.handle(input, name);
     if (state.Type === 'Wait') noWait[name] = 0;
     if (state.Retry) noPause[name] = 0;
   }

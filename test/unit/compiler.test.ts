@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
+import { stateTarget } from '../../lambdas/core/engine/state-names.ts';
 import { isDomainError } from '../../lambdas/core/errors.ts';
 import { flowDescriptorSchema } from '../../lambdas/core/flow/model.ts';
 import type { AslDefinition } from '../../lambdas/ports/orchestrator.ts';
@@ -80,16 +81,14 @@ const stateOf = (definition: AslDefinition, name: string): State => {
 const top = (definition: AslDefinition) =>
   definition.States[FLOW_STATE] as State & { Branches: AslDefinition[] };
 
-const runPayload = (task: string, extra: State = {}) => ({
-  'FunctionName.$': '$.fn',
-  Payload: {
-    action: 'run',
-    'executionId.$': '$$.Execution.Name',
-    task,
-    'attempt.$': '$$.State.RetryCount',
-    ...extra,
-  },
-});
+/**
+ * A runner state's Parameters: the context object `$$` alone, or next to the
+ * state's own input (task-actions.ts). Task and action come from the state's name.
+ */
+const runnerParameters = (input: State = {}) =>
+  Object.keys(input).length === 0
+    ? { 'FunctionName.$': '$.fn', 'Payload.$': '$$' }
+    : { 'FunctionName.$': '$.fn', Payload: { 'c.$': '$$', ...input } };
 
 describe('compileFlow: layout', () => {
   it('gives every task a branch of one Parallel; a task with upstreams first waits at its gate', () => {
@@ -110,7 +109,7 @@ describe('compileFlow: layout', () => {
           Type: 'Task',
           Comment: 'a: runs the http task',
           Resource: 'arn:aws:states:::lambda:invoke',
-          Parameters: runPayload('a'),
+          Parameters: runnerParameters(),
           ResultSelector: {},
           End: true,
         },
@@ -123,15 +122,7 @@ describe('compileFlow: layout', () => {
           Type: 'Task',
           Comment: 'b: waits for its upstream',
           Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-          Parameters: {
-            'FunctionName.$': '$.fn',
-            Payload: {
-              action: 'await',
-              'executionId.$': '$$.Execution.Name',
-              task: 'b',
-              'token.$': '$$.Task.Token',
-            },
-          },
+          Parameters: runnerParameters(),
           ResultPath: '$.gate',
           Next: 'b',
         },
@@ -139,7 +130,7 @@ describe('compileFlow: layout', () => {
           Type: 'Task',
           Comment: 'b: runs the pass task',
           Resource: 'arn:aws:states:::lambda:invoke',
-          Parameters: runPayload('b', { 'skip.$': '$.gate.skip' }),
+          Parameters: runnerParameters({ 'g.$': '$.gate' }),
           ResultSelector: {},
           End: true,
         },
@@ -199,13 +190,14 @@ describe('compileFlow: external kinds', () => {
       'job:done?',
       'job:done',
       'job:container',
+      'job:failed',
       'job:complete',
     ]);
     assert.deepEqual(prepare(definition, 'job'), {
       Type: 'Task',
       Comment: 'job: prepares the command task',
       Resource: 'arn:aws:states:::lambda:invoke',
-      Parameters: runPayload('job'),
+      Parameters: runnerParameters(),
       ResultSelector: { 'Payload.$': '$.Payload' },
       ResultPath: '$.run',
       Next: 'job:done?',
@@ -226,15 +218,16 @@ describe('compileFlow: external kinds', () => {
       Type: 'Task',
       Comment: 'job: records the exit code',
       Resource: 'arn:aws:states:::lambda:invoke',
-      Parameters: {
-        'FunctionName.$': '$.fn',
-        Payload: {
-          action: 'complete',
-          'executionId.$': '$$.Execution.Name',
-          task: 'job',
-          'result.$': '$.result',
-        },
-      },
+      Parameters: runnerParameters({ 'r.$': '$.result' }),
+      ResultSelector: {},
+      End: true,
+    });
+    // A failed step (after its retries) goes to the runner, which records the task FAILED.
+    assert.deepEqual(stateOf(definition, 'job:failed'), {
+      Type: 'Task',
+      Comment: 'job: records why the command step failed',
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Parameters: runnerParameters({ 'failure.$': '$.failure' }),
       ResultSelector: {},
       End: true,
     });
@@ -289,6 +282,7 @@ describe('compileFlow: external kinds', () => {
       ResultPath: '$.result',
       TimeoutSeconds: 600,
       Retry: [{ ErrorEquals: [...SERVICE_RETRY_ERRORS], MaxAttempts: 2, IntervalSeconds: 1, BackoffRate: 1 }],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'job:failed' }],
       Next: 'job:complete',
     });
   });
@@ -311,31 +305,24 @@ describe('compileFlow: external kinds', () => {
       'cb:done?',
       'cb:done',
       'cb:async',
+      'cb:failed',
       'cb:complete',
     ]);
     assert.deepEqual(stateOf(definition, 'cb:async'), {
       Type: 'Task',
       Comment: 'cb: waits for the callback',
       Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-      Parameters: {
-        'FunctionName.$': '$.fn',
-        Payload: {
-          action: 'start-async',
-          'executionId.$': '$$.Execution.Name',
-          task: 'cb',
-          'attempt.$': '$$.State.RetryCount',
-          'token.$': '$$.Task.Token',
-        },
-      },
+      Parameters: runnerParameters(),
       ResultPath: '$.result',
       HeartbeatSeconds: 30,
       TimeoutSeconds: 3600,
       Retry: [{ ErrorEquals: [...ASYNC_RETRY_ERRORS], MaxAttempts: 3, IntervalSeconds: 5, BackoffRate: 2 }],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'cb:failed' }],
       Next: 'cb:complete',
     });
     // The preparation is retried by the same policy (the runner counts its attempts), without the step's timeout.
     const run = stateOf(definition, 'cb');
-    assert.deepEqual(run.Parameters, runPayload('cb', { 'skip.$': '$.gate.skip' }));
+    assert.deepEqual(run.Parameters, runnerParameters({ 'g.$': '$.gate' }));
     assert.deepEqual(run.Retry, [
       { ErrorEquals: [...RUNNER_RETRY_ERRORS], MaxAttempts: 3, IntervalSeconds: 5, BackoffRate: 2 },
     ]);
@@ -355,6 +342,7 @@ describe('compileFlow: external kinds', () => {
       ResultSelector: { 'Payload.$': '$.Payload' },
       ResultPath: '$.result',
       TimeoutSeconds: 60,
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'fx:failed' }],
       Next: 'fx:complete',
     });
   });
@@ -370,24 +358,21 @@ describe('compileFlow: external kinds', () => {
       TimestampPath: '$.run.Payload.prepared.until',
       Next: 'nap:complete',
     });
-    assert.equal(stateOf(definition, 'nap:complete').Parameters !== undefined, true);
-    assert.equal(
-      (stateOf(definition, 'nap:complete').Parameters as { Payload: State }).Payload['result.$'],
-      undefined,
-    );
+    // No result to record: the context object alone.
+    assert.deepEqual(stateOf(definition, 'nap:complete').Parameters, runnerParameters());
     const hold = stateOf(definition, 'hold:wait');
     assert.equal(hold.Resource, 'arn:aws:states:::lambda:invoke.waitForTaskToken');
-    assert.equal((hold.Parameters as { Payload: State }).Payload.action, 'start-async');
+    assert.deepEqual(hold.Parameters, runnerParameters());
     assert.equal(hold.TimeoutSeconds, 86_400);
     assert.equal(hold.Comment, 'hold: waits for a wake-up call');
   });
 
-  it('starts subflows, waiting (.sync:2) or not, one child per attempt when retried', () => {
+  it('starts subflows, waiting (.sync:2) or not, as the child the runner recorded', () => {
     const definition = compile([
       { name: 'sub', kind: 'subflow', flowId: 'child-flow', timeoutSeconds: 900, retry: { maxRetries: 1 } },
       { name: 'fire', kind: 'subflow', flowId: 'other', wait: false, timeoutSeconds: 900 },
     ]);
-    const childName = "States.Format('{}-{}', $.run.Payload.prepared.executionId, $$.State.RetryCount)";
+    const childName = '$.run.Payload.prepared.executionId';
     assert.deepEqual(stateOf(definition, 'sub:subflow'), {
       Type: 'Task',
       Comment: 'sub: runs subflow child-flow and waits',
@@ -403,7 +388,7 @@ describe('compileFlow: external kinds', () => {
       ResultSelector: { 'executionArn.$': '$.ExecutionArn' },
       ResultPath: '$.result',
       TimeoutSeconds: 900,
-      Retry: [{ ErrorEquals: [...SERVICE_RETRY_ERRORS], MaxAttempts: 1, IntervalSeconds: 1, BackoffRate: 1 }],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'sub:failed' }],
       Next: 'sub:complete',
     });
     const fire = stateOf(definition, 'fire:subflow');
@@ -455,14 +440,12 @@ describe('compileFlow: external kinds', () => {
       inner.Branches.map((branch) => branch.StartAt),
       ['fan.load', 'fan.parse:await', 'fan.rows:await'],
     );
-    // Inner tasks are addressed by their own name plus the iteration's scope.
-    assert.deepEqual((stateOf(definition, 'fan.load').Parameters as { Payload: State }).Payload, {
-      action: 'run',
-      'executionId.$': '$$.Execution.Name',
-      task: 'load',
-      'scope.$': '$.scope',
-      'attempt.$': '$$.State.RetryCount',
-    });
+    // Inner tasks are addressed by their state's name plus the iteration's scope.
+    assert.deepEqual(stateOf(definition, 'fan.load').Parameters, runnerParameters({ 'scope.$': '$.scope' }));
+    assert.deepEqual(
+      stateOf(definition, 'fan.parse').Parameters,
+      runnerParameters({ 'scope.$': '$.scope', 'g.$': '$.gate' }),
+    );
     assert.deepEqual(
       (
         stateOf(definition, 'fan.parse:container').Parameters as {
@@ -562,23 +545,58 @@ describe('compileFlow: conventions', () => {
     assert.ok(retriers >= everyKind.length);
   });
 
-  it('keeps state names unique and within 80 characters, payloads carrying the real names', () => {
+  it('keeps state names unique and within 80 characters, the runner mapping them to the real names', () => {
     const long = `t${'x'.repeat(79)}`;
     const longer = `t${'x'.repeat(78)}y`;
-    const definition = compile([
+    const tasks = [
       { name: long, kind: 'async' },
       { name: longer, kind: 'pass', dependsOn: [long] },
       { name: 'fan', kind: 'foreach', items: '$.input.list', tasks: [{ name: long, kind: 'pass' }] },
-    ]);
+    ];
+    const definition = compile(tasks);
     const names = [...statesOf(definition).keys()];
     for (const name of names) assert.ok(name.length <= 80, name);
     // Tags count in compile (topological) order: long, fan's inner long, longer.
     assert.ok(names.includes(`${long.slice(0, 68)}~0:complete`));
     assert.ok(names.includes(`fan.${long.slice(0, 64)}~1`));
     assert.ok(names.includes(`${longer.slice(0, 68)}~2:await`));
-    const payload = (stateOf(definition, `${longer.slice(0, 68)}~2`).Parameters as { Payload: State })
-      .Payload;
-    assert.equal(payload.task, longer);
+    // The runner reads state names against the descriptor with the compiler's naming.
+    const descriptor = flowOf(tasks);
+    assert.deepEqual(stateTarget(descriptor, `${longer.slice(0, 68)}~2`), {
+      action: 'run',
+      task: longer,
+      foreach: [],
+    });
+    assert.deepEqual(stateTarget(descriptor, `${longer.slice(0, 68)}~2:await`), {
+      action: 'await',
+      task: longer,
+      foreach: [],
+    });
+    assert.deepEqual(stateTarget(descriptor, `${long.slice(0, 68)}~0:async`), {
+      action: 'start-async',
+      task: long,
+      foreach: [],
+    });
+    assert.deepEqual(stateTarget(descriptor, `${long.slice(0, 68)}~0:complete`), {
+      action: 'complete',
+      task: long,
+      foreach: [],
+    });
+    assert.deepEqual(stateTarget(descriptor, `fan.${long.slice(0, 64)}~1`), {
+      action: 'run',
+      task: long,
+      foreach: ['fan'],
+    });
+    // Steps that invoke no runner, and unknown states, stand for no action.
+    assert.equal(stateTarget(descriptor, 'fan:each'), undefined);
+    assert.equal(stateTarget(descriptor, `${long.slice(0, 68)}~0:done?`), undefined);
+    assert.equal(stateTarget(descriptor, long), undefined);
+    // Every runner state of the definition maps back to its task.
+    for (const [name, state] of statesOf(definition)) {
+      const parameters = state.Parameters as State | undefined;
+      const runner = parameters?.['FunctionName.$'] === '$.fn';
+      assert.equal(stateTarget(descriptor, name) !== undefined, runner, name);
+    }
   });
 
   it('validates the flow first and refuses definitions over 1 MB, suggesting subflows', () => {
@@ -586,7 +604,7 @@ describe('compileFlow: conventions', () => {
       () => compileFlow(flowOf([{ name: 'a', kind: 'pass', dependsOn: ['a'] }]), OPTIONS),
       (error: unknown) => isDomainError(error) && error.issues[0]?.message === 'cycle: a → a',
     );
-    const big = Array.from({ length: 2000 }, (_, i) => ({
+    const big = Array.from({ length: 4000 }, (_, i) => ({
       name: `task-${i}`,
       kind: 'pass',
       dependsOn: i > 1 ? [`task-${i - 1}`, `task-${i - 2}`] : [],

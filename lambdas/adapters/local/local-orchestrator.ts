@@ -10,7 +10,7 @@
  *
  * | Resource | local behaviour |
  * |---|---|
- * | `arn:aws:states:::lambda:invoke` | `Payload` is a {@link TaskAction} → `invokeRunner(payload)`; anything else → `invokeFunction(FunctionName, Payload)`. Result shaped like the service integration: `{ ExecutedVersion, Payload, StatusCode }`. A thrown error fails the state with Error = the error's `name`, Cause = `{"errorType","errorMessage"}` JSON, as Lambda reports it. |
+ * | `arn:aws:states:::lambda:invoke` | `Payload` is a runner request (a state's payload — the context object `$$`, alone or as `c` — or an explicit TaskAction, see task-actions.ts) → `invokeRunner(payload)`; anything else → `invokeFunction(FunctionName, Payload)`. Result shaped like the service integration: `{ ExecutedVersion, Payload, StatusCode }`. A thrown error fails the state with Error = the error's `name`, Cause = `{"errorType","errorMessage"}` JSON, as Lambda reports it. |
  * | `arn:aws:lambda:…:function:…` | the same, with the raw result (no `Payload` envelope). |
  * | `arn:aws:states:::lambda:invoke.waitForTaskToken` | a task token is created, `$$.Task.Token` resolves to it, the runner is invoked, and the state waits for {@link LocalOrchestrator.sendTaskSuccess} / `sendTaskFailure` (its output / its error and cause), honouring `HeartbeatSeconds` (States.HeartbeatTimeout; `sendTaskHeartbeat` extends it) and `TimeoutSeconds` (States.Timeout). |
  * | `arn:aws:states:::ecs:runTask.sync` | `Overrides.ContainerOverrides[0].Command` runs as a local child process (see {@link runLocalCommand}); `Environment` (`[{Name, Value}]`) is its environment. Exit code 0 → the state's result is an ECS task description (`Containers[0].ExitCode`, `StopCode`, …); a non-zero exit fails the state with `States.TaskFailed` and that description as JSON Cause, as Step Functions does. |
@@ -30,8 +30,10 @@
  * - The context object carries `Execution.Id/Name/RedriveCount`,
  *   `StateMachine.Id/Name`; `$$.Task.Token`, `$$.State.Name`,
  *   `$$.State.EnteredTime` and `$$.State.RetryCount` (which the library
- *   lacks) are resolved in Task states' Parameters, as whole values or inside
- *   `States.Format` strings, not as arguments of other intrinsics. RetryCount
+ *   lacks) are resolved in Task states' Parameters, as whole values, inside
+ *   `States.Format` strings or within the whole context object (`"$$"`), not
+ *   as arguments of other intrinsics. `$$.Task.Token` is `""` outside
+ *   `.waitForTaskToken` states. RetryCount
  *   counts entries of a state with the same input in a run, so iterations of
  *   a Map must differ in their payload (the `scope`). Inside Parallel branches
  *   and Map iterations `$$.Execution.Input` is the branch's input (a library
@@ -68,7 +70,7 @@ import {
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
 import { JSONPath } from 'jsonpath-plus';
-import type { TaskAction } from '../../core/engine/task-actions.ts';
+import type { RunnerRequest } from '../../core/engine/task-actions.ts';
 import { conflict, notFound } from '../../core/errors.ts';
 import type {
   AslDefinition,
@@ -129,12 +131,12 @@ export interface CommandResult {
 
 export interface LocalOrchestratorOptions {
   /** The task runner, called in-process with the payload each runner Task state sends. */
-  invokeRunner: (payload: TaskAction) => Promise<unknown>;
+  invokeRunner: (payload: RunnerRequest) => Promise<unknown>;
   /** Told once per run when the run ends, whichever way. */
   onExecutionEnded: ExecutionEndedListener;
   /**
    * Invokes a user Lambda function (a `lambda:invoke` whose payload is not a
-   * TaskAction). Absent: such states fail with `Lambda.ResourceNotFoundException`.
+   * runner request). Absent: such states fail with `Lambda.ResourceNotFoundException`.
    */
   invokeFunction?: (functionName: string, payload: unknown) => Promise<unknown>;
   /** Runs the command of an `ecs:runTask.sync` state; defaults to {@link runLocalCommand}. */
@@ -581,7 +583,7 @@ export class LocalOrchestrator implements Orchestrator {
   /** Calls the runner or the user function of a lambda state; resolves with its raw result. */
   async #call(task: PreparedTask, input: Json): Promise<unknown> {
     const payload = task.integration ? field(input, 'Payload') : input;
-    if (isTaskAction(payload)) return this.#options.invokeRunner(payload);
+    if (isRunnerRequest(payload)) return this.#options.invokeRunner(payload);
     const functionName = task.integration
       ? String(field(input, 'FunctionName') ?? '')
       : (task.functionArn ?? '');
@@ -950,9 +952,17 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 
 const TASK_ACTIONS = new Set(['await', 'run', 'start-async', 'complete']);
 
-function isTaskAction(value: unknown): value is TaskAction {
+/** The context object as a runner state sends it (`$$`). */
+const isStateContext = (value: unknown): boolean =>
+  isObject(value) &&
+  typeof field(value.Execution, 'Name') === 'string' &&
+  typeof field(value.State, 'Name') === 'string';
+
+/** What runner states send (task-actions.ts): `$$`, `{ c: $$, … }` or an explicit TaskAction. */
+function isRunnerRequest(value: unknown): value is RunnerRequest {
+  if (!isObject(value)) return false;
+  if (isStateContext(value) || isStateContext(value.c)) return true;
   return (
-    isObject(value) &&
     typeof value.executionId === 'string' &&
     typeof value.task === 'string' &&
     typeof value.action === 'string' &&
@@ -984,10 +994,12 @@ function classifyTask(name: string, state: StateDefinition): PreparedTask {
   const resource = typeof state.Resource === 'string' ? state.Resource : '';
   const service = resource.replace(STATES_ARN, '');
   const parameters = JSON.stringify(state.Parameters ?? null);
+  // `"$$"`: the whole context object, State and Task included.
+  const wholeContext = parameters.includes('"$$"');
   const task: PreparedTask = {
     ...baseTask(name, 'invoke'),
-    placeholders: parameters.includes('$$.Task') || parameters.includes('$$.State'),
-    retryCount: parameters.includes('$$.State.RetryCount'),
+    placeholders: wholeContext || parameters.includes('$$.Task') || parameters.includes('$$.State'),
+    retryCount: wholeContext || parameters.includes('$$.State.RetryCount'),
   };
   if (typeof state.TimeoutSeconds === 'number') task.timeoutSeconds = state.TimeoutSeconds;
   if (typeof state.TimeoutSecondsPath === 'string') task.timeoutSecondsPath = state.TimeoutSecondsPath;

@@ -7,12 +7,15 @@ import { type JsonObject, matches, readPath } from './json-path.ts';
 import { mapInput, mapOutput, type Scope } from './mappings.ts';
 import type { EngineRecords, ExecutionRecord, Gate, TaskRunRecord } from './records.ts';
 import {
+  executionIdOf,
   type GateResult,
   type Prepared,
+  type RunnerRequest,
   type RunResult,
   runnerErrors,
   type StepFailure,
   type TaskAction,
+  taskActionOf,
   taskRunName,
 } from './task-actions.ts';
 
@@ -45,6 +48,8 @@ export function renderCommand(template: string, input: JsonObject): string {
 }
 
 interface Located {
+  /** What the state asks for. */
+  action: TaskAction;
   task: Task;
   /** The (sub-)graph the task belongs to. */
   graph: Task[];
@@ -106,9 +111,11 @@ export class TaskRunner {
     return found;
   }
 
-  async handle(action: TaskAction): Promise<unknown> {
-    const execution = await this.execution(action.executionId);
-    const located = await this.locate(execution, action);
+  /** Runs what a state asks for: its payload (task-actions.ts) or an explicit TaskAction. */
+  async handle(request: RunnerRequest): Promise<unknown> {
+    const execution = await this.execution(executionIdOf(request));
+    const located = await this.locate(execution, request);
+    const { action } = located;
     switch (action.action) {
       case 'await':
         return this.await(execution, located, action.token);
@@ -123,9 +130,14 @@ export class TaskRunner {
     }
   }
 
-  /** Finds the task (inside foreach scopes like `fan[3].inner[0]`) and its iteration item. */
-  private async locate(execution: ExecutionRecord, action: TaskAction): Promise<Located> {
+  /**
+   * Reads the request against the execution's descriptor (a state's payload
+   * names its task and action by the state's name) and finds the task (inside
+   * foreach scopes like `fan[3].inner[0]`) and its iteration item.
+   */
+  private async locate(execution: ExecutionRecord, request: RunnerRequest): Promise<Located> {
     const descriptor = await this.deps.descriptorOf(execution);
+    const action = taskActionOf(request, descriptor);
     let graph: Task[] = descriptor.tasks;
     let scope: Scope = {};
     let prefix = '';
@@ -142,7 +154,7 @@ export class TaskRunner {
     }
     const task = graph.find((candidate) => candidate.name === action.task);
     if (!task) throw notFound(`Flow of execution ${execution.id} has no task ${action.task}`);
-    return { task, graph, scope, runName: taskRunName(action) };
+    return { action, task, graph, scope, runName: taskRunName(action) };
   }
 
   private async log(executionId: string, level: LogLevel, task: string | undefined, message: string) {
