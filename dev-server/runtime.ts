@@ -5,6 +5,7 @@ import { S3BlobStore } from '../lambdas/adapters/aws/s3-blob-store.ts';
 import { FetchHttpCaller } from '../lambdas/adapters/fetch-http-caller.ts';
 import { LocalOrchestrator } from '../lambdas/adapters/local/local-orchestrator.ts';
 import { installDependencies } from '../lambdas/composition/dependencies.ts';
+import { createRillFlow } from '../lambdas/composition/dialects.ts';
 import { createEngine, type Engine } from '../lambdas/composition/engine.ts';
 import { logFault } from '../lambdas/http/logger.ts';
 import type { RouteDefinition } from '../lambdas/http/route.ts';
@@ -92,7 +93,9 @@ export async function startLocalRuntime(settings: LocalSettings): Promise<LocalR
         ...(settings.commandTasks ? { ecsCluster: 'local', ecsTaskDefinition: 'sluice-command' } : {}),
       }),
   });
-  installDependencies({ store, blobs, engine });
+  // Executors call back the API this server serves; its address is known once it listens.
+  let apiUrl = '';
+  installDependencies({ store, blobs, engine, rillFlow: createRillFlow(store, engine, () => apiUrl) });
   // Executions the last run of this server left running: resume each or end it FAILED.
   const flows = engine.flows;
   await engine.executions.resumeAfterRestart((flowId, version) => flows.redeploy(flowId, version));
@@ -111,8 +114,9 @@ export async function startLocalRuntime(settings: LocalSettings): Promise<LocalR
     throw error;
   }
   const { port } = server.address() as AddressInfo;
+  apiUrl = `http://${settings.host}:${port}`;
   return {
-    apiUrl: `http://${settings.host}:${port}`,
+    apiUrl,
     s3Endpoint: standIns.s3Endpoint,
     dynamodbEndpoint: standIns.dynamodbEndpoint,
     stop: async () => {

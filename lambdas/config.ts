@@ -9,6 +9,8 @@ const configSchema = z.object({
   SLUICE_TABLE_NAME: z.string().min(1),
   SLUICE_BUCKET_NAME: z.string().min(1),
   AWS_REGION: z.string().min(1).default('us-east-1'),
+  /** Where this deployment's API answers (callback URLs handed to executors). */
+  SLUICE_PUBLIC_URL: z.url().optional(),
   /** Only set locally: the DynamoDB stand-in's endpoint. */
   SLUICE_DYNAMODB_ENDPOINT: z.url().optional(),
   /** Only set locally: the S3 stand-in's endpoint (path-style addressing). */
@@ -43,6 +45,7 @@ export interface SluiceConfig {
   region: string;
   dynamodbEndpoint: string | undefined;
   s3Endpoint: string | undefined;
+  publicUrl: string | undefined;
   engine: EngineConfig | undefined;
 }
 
@@ -59,6 +62,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
     region: c.AWS_REGION,
     dynamodbEndpoint: c.SLUICE_DYNAMODB_ENDPOINT,
     s3Endpoint: c.SLUICE_S3_ENDPOINT,
+    publicUrl: c.SLUICE_PUBLIC_URL?.replace(/\/$/, ''),
     engine:
       c.SLUICE_TASK_RUNNER_FUNCTION && c.SLUICE_STATES_ROLE_ARN
         ? {
@@ -79,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
 export const configVariables = {
   tableName: 'SLUICE_TABLE_NAME',
   bucketName: 'SLUICE_BUCKET_NAME',
+  publicUrl: 'SLUICE_PUBLIC_URL',
   taskRunnerFunction: 'SLUICE_TASK_RUNNER_FUNCTION',
   statesRoleArn: 'SLUICE_STATES_ROLE_ARN',
   statesLogGroupArn: 'SLUICE_STATES_LOG_GROUP_ARN',

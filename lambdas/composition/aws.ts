@@ -8,7 +8,9 @@ import { S3BlobStore } from '../adapters/aws/s3-blob-store.ts';
 import { SfnOrchestrator } from '../adapters/aws/sfn-orchestrator.ts';
 import { FetchHttpCaller } from '../adapters/fetch-http-caller.ts';
 import { type EngineConfig, loadConfig, type SluiceConfig } from '../config.ts';
+import type { RillFlowService } from '../core/dialects/rill-flow/service.ts';
 import type { Dependencies } from './dependencies.ts';
+import { createRillFlow } from './dialects.ts';
 import { createEngine, type Engine } from './engine.ts';
 
 /**
@@ -31,9 +33,17 @@ export function createAwsDependencies(config: SluiceConfig = loadConfig()): Depe
   const store = new DynamoDbMetadataStore(documents, config.tableName);
   const blobs = new S3BlobStore(s3, config.bucketName);
   let engine: Engine | undefined;
+  let rillFlow: RillFlowService | undefined;
   return {
     store,
     blobs,
+    get rillFlow() {
+      rillFlow ??= createRillFlow(store, this.engine, () => {
+        if (!config.publicUrl) throw new Error('SLUICE_PUBLIC_URL is not set for this function');
+        return config.publicUrl;
+      });
+      return rillFlow;
+    },
     // Built on first use: only functions that deploy or run flows get the engine's settings.
     get engine() {
       engine ??= createEngine({

@@ -1,3 +1,4 @@
+import type { RillFlowService } from '../core/dialects/rill-flow/service.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { MetadataStore } from '../ports/metadata-store.ts';
 import { createAwsDependencies } from './aws.ts';
@@ -8,6 +9,7 @@ export interface Dependencies {
   store: MetadataStore;
   blobs: BlobStore;
   engine: Engine;
+  rillFlow: RillFlowService;
 }
 
 type DependencyFactory = () => Dependencies;

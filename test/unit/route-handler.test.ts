@@ -94,9 +94,10 @@ describe('route handler chain', () => {
     const flowEngine = (await call('flow-engine', bad)).body;
     assert.deepEqual(Object.keys(flowEngine).sort(), ['data', 'msg', 'status']);
     assert.equal((await call('enos', bad)).body.status, 62102);
-    const rill = (await call('rill-flow', bad)).body;
-    assert.equal(rill.request, '/things/7');
-    assert.equal(rill.error_code, 400);
+    const rill = await call('rill-flow', bad);
+    assert.equal(rill.status, 400);
+    assert.equal(rill.body.error_code, 9);
+    assert.equal(rill.body.request_id, 'req-1');
     const native = (await call('native', bad)).body;
     assert.equal(native.error.code, 'BAD_REQUEST');
     assert.equal(native.error.requestId, 'req-1');

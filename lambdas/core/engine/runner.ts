@@ -360,11 +360,17 @@ export class TaskRunner {
     }));
     await this.log(execution.id, 'INFO', runName, `Task ${runName} is waiting for its callback token`);
     if (task.kind === 'async' && task.url) {
+      const values: Record<string, string> = { executionId: execution.id, task: runName, token };
+      const fill = (template: string) =>
+        template.replace(/\$\{(executionId|task|token)\}/g, (_placeholder, name: string) =>
+          encodeURIComponent(values[name] as string),
+        );
+      const input = run.input ?? {};
       await this.deps.http.call({
-        url: task.url,
+        url: fill(task.url),
         method: 'POST',
-        headers: task.headers,
-        body: { token, executionId: execution.id, task: runName, input: run.input ?? {} },
+        headers: Object.fromEntries(Object.entries(task.headers).map(([name, value]) => [name, fill(value)])),
+        body: task.request === 'input' ? input : { token, executionId: execution.id, task: runName, input },
       });
     }
   }

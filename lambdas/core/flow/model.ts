@@ -69,9 +69,18 @@ export const httpTaskSchema = z.object({
 export const asyncTaskSchema = z.object({
   ...common,
   kind: z.literal('async'),
-  /** Optional URL told the token (POST `{token, input}`); otherwise the token is read via the API. */
+  /**
+   * Optional URL told about the waiting task (a POST, see `request`); otherwise the token is
+   * read via the API. `${executionId}`, `${task}` (the task run's name) and `${token}` in the
+   * URL and in header values are filled in, URL-encoded, when the task starts.
+   */
   url: z.url().optional(),
   headers: z.record(z.string(), z.string()).default({}),
+  /**
+   * What is POSTed to `url`: `envelope` is `{token, executionId, task, input}`; `input` is the
+   * task input alone (for workers that take their callback from a header, like Rill Flow's).
+   */
+  request: z.enum(['envelope', 'input']).default('envelope'),
   heartbeatSeconds: z.number().int().min(1).max(86_400).optional(),
 });
 

@@ -1,0 +1,350 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { MetadataStore } from '../../../ports/metadata-store.ts';
+import type { ExecutionService } from '../../engine/executions.ts';
+import type { FlowService } from '../../engine/flows.ts';
+import type { JsonObject } from '../../engine/json-path.ts';
+import type { ExecutionRecord, TaskRunRecord } from '../../engine/records.ts';
+import { DomainError, notFound, validationFailed } from '../../errors.ts';
+import type { FlowDescriptor } from '../../flow/model.ts';
+
+/**
+ * Rill Flow (seed 003) on the canonical engine. A descriptor id is
+ * `business:feature[:alias|:md5_<hash>]`; every add stores a new version
+ * (one version of one canonical flow) and points the alias at it. Execution
+ * ids are Rill's `business:feature_c_<uuid>`, mapped to the engine's own ids.
+ */
+
+/** Every Rill Flow object lives in this tenant of the engine. */
+export const rillTenant = 'rill-flow';
+
+export interface TranslatedDescriptor {
+  descriptor: FlowDescriptor;
+  /** The YAML document as parsed, returned verbatim by get_descriptor. */
+  document: unknown;
+  workspace: string;
+  dagName: string;
+}
+
+export interface RillFlowDependencies {
+  store: MetadataStore;
+  flows: FlowService;
+  executions: ExecutionService;
+  /** Parses and translates a YAML descriptor (lambdas/core/dialects/rill-flow/descriptor.ts). */
+  translate: (yaml: string) => TranslatedDescriptor;
+}
+
+interface DescriptorVersion {
+  descriptorId: string;
+  yaml: string;
+  flowId: string;
+  flowVersion: number;
+  createdAt: string;
+}
+
+interface ExecutionLink {
+  rillId: string;
+  engineId: string;
+  descriptorId: string;
+  callback?: string;
+}
+
+/** Rill Flow's DAG statuses, as get.json shows them. */
+export type RillDagStatus = 'NOT_STARTED' | 'RUNNING' | 'SUCCEED' | 'FAILED';
+
+const namePattern = /^[A-Za-z0-9_-]{1,100}$/;
+/** The canonical flow holding every version of one Rill descriptor. */
+export const rillFlowIdOf = (business: string, feature: string) => `rill-${business}-${feature}`;
+
+export class RillFlowService {
+  readonly deps: RillFlowDependencies;
+  constructor(deps: RillFlowDependencies) {
+    this.deps = deps;
+  }
+
+  /** Parses `business:feature[:alias|:md5_…]`; the alias defaults to `release`. */
+  private parseId(descriptorId: string): { business: string; feature: string; selector: string } {
+    const [business = '', feature = '', selector = 'release', ...rest] = descriptorId.trim().split(':');
+    if (!namePattern.test(business) || !namePattern.test(feature) || rest.length > 0) {
+      throw validationFailed(`descriptor_id ${descriptorId} format error: expected business:feature[:alias]`);
+    }
+    return { business, feature, selector };
+  }
+
+  private aliasKey(business: string, feature: string, alias: string) {
+    return { partition: `rill#descriptor#${business}:${feature}`, sort: `alias#${alias}` };
+  }
+
+  private versionKey(business: string, feature: string, md5: string) {
+    return { partition: `rill#descriptor#${business}:${feature}`, sort: `md5#${md5}` };
+  }
+
+  /** add_descriptor.json: stores a new version and points the alias at it. */
+  async addDescriptor(input: { businessId: string; featureName: string; alias: string; yaml: string }) {
+    const translated = this.deps.translate(input.yaml);
+    // The YAML's workspace/dagName name the descriptor (the seed's example submits workspace:dagName).
+    const business = translated.workspace || input.businessId;
+    const feature = translated.dagName || input.featureName;
+    const alias = input.alias || 'release';
+    for (const [field, value] of [
+      ['business_id', business],
+      ['feature_name', feature],
+      ['alias', alias],
+    ] as const) {
+      if (!namePattern.test(value))
+        throw validationFailed(`${field} "${value}" must use letters, digits, "_" and "-"`);
+    }
+    const flowId = rillFlowIdOf(business, feature);
+    const flow = (await this.deps.flows.get(rillTenant, flowId).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof DomainError && error.kind === 'not-found') return false;
+        throw error;
+      },
+    ))
+      ? await this.deps.flows.update(rillTenant, flowId, translated.descriptor)
+      : await this.deps.flows.create(rillTenant, translated.descriptor, flowId);
+    const md5 = createHash('md5').update(input.yaml).digest('hex');
+    const descriptorId = `${business}:${feature}:md5_${md5}`;
+    const version: DescriptorVersion = {
+      descriptorId,
+      yaml: input.yaml,
+      flowId,
+      flowVersion: flow.version,
+      createdAt: new Date().toISOString(),
+    };
+    await this.put(
+      this.versionKey(business, feature, md5),
+      version,
+      `rill#descriptors`,
+      `${business}:${feature}`,
+    );
+    await this.put(this.aliasKey(business, feature, alias), { md5 });
+    return { ret: true, descriptor_id: descriptorId };
+  }
+
+  private async put(
+    key: { partition: string; sort: string },
+    data: unknown,
+    collection?: string,
+    order?: string,
+  ): Promise<void> {
+    const current = await this.deps.store.get(key);
+    const item = { key, data, ...(collection && order ? { collection: { name: collection, order } } : {}) };
+    if (current) await this.deps.store.update(item, current.version);
+    else await this.deps.store.create(item);
+  }
+
+  /** The stored version a descriptor id (with alias or md5) points at. */
+  async resolve(descriptorId: string): Promise<DescriptorVersion> {
+    const { business, feature, selector } = this.parseId(descriptorId);
+    let md5 = selector.startsWith('md5_') ? selector.slice(4) : undefined;
+    if (!md5) {
+      const alias = await this.deps.store.get<{ md5: string }>(this.aliasKey(business, feature, selector));
+      md5 = alias?.data.md5;
+    }
+    const version = md5
+      ? await this.deps.store.get<DescriptorVersion>(this.versionKey(business, feature, md5))
+      : undefined;
+    if (!version) throw notFound(`descriptor ${descriptorId} does not exist`);
+    return version.data;
+  }
+
+  async getDescriptor(descriptorId: string) {
+    const version = await this.resolve(descriptorId);
+    return { descriptor_id: descriptorId, uid: '0', descriptor: version.yaml };
+  }
+
+  /** Descriptor ids (business:feature) known, newest first. */
+  async listDescriptorIds(): Promise<string[]> {
+    const page = await this.deps.store.listCollection<DescriptorVersion>('rill#descriptors', {
+      limit: 1000,
+      descending: true,
+    });
+    return [...new Set(page.items.map((item) => item.collection?.order ?? ''))].filter(Boolean);
+  }
+
+  /** submit.json: starts the descriptor's flow version with the body as its context. */
+  async submit(input: { descriptorId: string; context: JsonObject; callback?: string }) {
+    const version = await this.resolve(input.descriptorId);
+    const { business, feature } = this.parseId(input.descriptorId);
+    const rillId = `${business}:${feature}_c_${randomUUID()}`;
+    const engineId = randomUUID();
+    const link: ExecutionLink = {
+      rillId,
+      engineId,
+      descriptorId: version.descriptorId,
+      ...(input.callback ? { callback: input.callback } : {}),
+    };
+    await this.deps.store.create({
+      key: { partition: `rill#execution#${rillId}`, sort: 'link' },
+      collection: {
+        name: `rill#executions#${business}:${feature}`,
+        order: `${new Date().toISOString()}#${rillId}`,
+      },
+      data: link,
+    });
+    await this.deps.executions.start(rillTenant, version.flowId, {
+      parameters: input.context,
+      executionId: engineId,
+      version: version.flowVersion,
+    });
+    return { execution_id: rillId };
+  }
+
+  private async link(executionId: string): Promise<ExecutionLink> {
+    const found = await this.deps.store.get<ExecutionLink>({
+      partition: `rill#execution#${executionId.trim()}`,
+      sort: 'link',
+    });
+    if (!found) throw notFound(`execution ${executionId} does not exist`);
+    return found.data;
+  }
+
+  async listExecutionIds(descriptorId: string): Promise<string[]> {
+    const { business, feature } = this.parseId(descriptorId);
+    const page = await this.deps.store.listCollection<ExecutionLink>(
+      `rill#executions#${business}:${feature}`,
+      {
+        limit: 1000,
+        descending: true,
+      },
+    );
+    return page.items.map((item) => item.data.rillId);
+  }
+
+  /** get.json: the execution as Rill Flow reports it. */
+  async get(executionId: string, brief: boolean) {
+    const link = await this.link(executionId);
+    const view = await this.deps.executions.describe(rillTenant, link.engineId);
+    const version = await this.resolve(link.descriptorId);
+    const document = this.deps.translate(version.yaml).document as { tasks?: Array<Record<string, unknown>> };
+    const runs = new Map(view.runs.map((run) => [run.task, run]));
+    const ret: Record<string, unknown> = {
+      execution_id: link.rillId,
+      dag_status: dagStatusOf(view.execution),
+      process: view.progress,
+    };
+    if (!brief) {
+      ret.tasks = Object.fromEntries(
+        (document.tasks ?? []).map((task) => {
+          const name = String(task.name);
+          return [
+            name,
+            {
+              contains_sub: task.category === 'foreach' || task.category === 'choice',
+              name,
+              next: nextOf(task.next),
+              status: taskStatusOf(runs.get(name)),
+              task,
+            },
+          ];
+        }),
+      );
+    }
+    return { ret };
+  }
+
+  async getContext(executionId: string) {
+    const link = await this.link(executionId);
+    return {
+      execution_id: link.rillId,
+      context: await this.deps.executions.context(rillTenant, link.engineId),
+    };
+  }
+
+  /**
+   * finish.json: completes an async (task_async) task. `result_type` other
+   * than SUCCESS fails it. The output is `response` when the body has one (the
+   * seed's form), else the body itself (what Rill executors post back).
+   */
+  async finish(input: { executionId: string; taskName: string; body: JsonObject }) {
+    const engineId = await this.engineIdOf(input.executionId);
+    const run = await this.waitingRun(engineId, input.taskName);
+    if (!run.token) return { result: 'ok' };
+    const resultType = String(input.body.result_type ?? 'SUCCESS').toUpperCase();
+    const { result_type: _type, passthrough: _passthrough, response: wrapped, ...rest } = input.body;
+    const response = (typeof wrapped === 'object' && wrapped !== null ? wrapped : rest) as JsonObject;
+    if (resultType !== 'SUCCESS') {
+      await this.deps.executions.failToken(run.token, 'RillFlow.TaskFailed', JSON.stringify(response));
+    } else {
+      await this.deps.executions.completeToken(run.token, response);
+    }
+    return { result: 'ok' };
+  }
+
+  /** wakeup.json: wakes a suspense task with the body merged as its output. */
+  async wakeup(input: { executionId: string; taskName: string; body: JsonObject }) {
+    const engineId = await this.engineIdOf(input.executionId);
+    const run = await this.waitingRun(engineId, input.taskName);
+    if (run.token) await this.deps.executions.completeToken(run.token, input.body);
+    return { result: 'ok' };
+  }
+
+  /** The async task's callback URL carries the engine's id; a client may also quote Rill's. */
+  private async engineIdOf(executionId: string): Promise<string> {
+    const id = executionId.trim();
+    if (id.includes(':')) return (await this.link(id)).engineId;
+    return id;
+  }
+
+  private async waitingRun(engineId: string, taskName: string): Promise<TaskRunRecord> {
+    const { runs } = await this.deps.executions.describe(rillTenant, engineId);
+    const run = runs.find((candidate) => candidate.task === taskName.trim());
+    if (!run) throw notFound(`task ${taskName} of execution ${engineId} does not exist or has not started`);
+    if (run.status !== 'WAITING') {
+      throw new DomainError('conflict', `task ${taskName} is ${run.status}, not waiting for a callback`);
+    }
+    return run;
+  }
+}
+
+const nextOf = (next: unknown): string[] =>
+  typeof next === 'string'
+    ? next
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean)
+    : Array.isArray(next)
+      ? next.map(String)
+      : [];
+
+function dagStatusOf(execution: ExecutionRecord): RillDagStatus {
+  switch (execution.status) {
+    case 'SUCCEEDED':
+      return 'SUCCEED';
+    case 'FAILED':
+    case 'STOPPED':
+      return 'FAILED';
+    case 'PENDING':
+      return 'NOT_STARTED';
+    default:
+      return 'RUNNING';
+  }
+}
+
+function taskStatusOf(run: TaskRunRecord | undefined): string {
+  if (!run) return 'NOT_STARTED';
+  switch (run.status) {
+    case 'PENDING':
+      return 'NOT_STARTED';
+    case 'SUCCEEDED':
+      return 'SUCCEED';
+    case 'WAITING':
+    case 'RUNNING':
+      return 'RUNNING';
+    default:
+      return run.status;
+  }
+}
+
+/** Rill Flow's sample executors, so the seed's example descriptor runs against Sluice itself. */
+export const rillSamples = {
+  startNode: (input: { left?: unknown; right?: unknown }) => ({
+    result_number: Number(input.left ?? 0) + Number(input.right ?? 0),
+  }),
+  endNode: (input: { result_number?: unknown; expect_number?: unknown }) => ({
+    result: Number(input.result_number) === Number(input.expect_number),
+    result_number: input.result_number,
+    expect_number: input.expect_number,
+  }),
+};

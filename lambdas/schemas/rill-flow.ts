@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+/**
+ * Rill Flow (seed 003). Query values arrive URL-decoded and are trimmed: the
+ * seed's own curl example sends `business_id=demoFlowTest ` with a space.
+ */
+const name = z.string().trim().min(1);
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((value) => value === 'true' || value === '1')
+  .default(false);
+
+export const addDescriptorQuery = z.object({
+  business_id: name.describe('工作流业务ID'),
+  feature_name: name.describe('工作流服务名称'),
+  alias: name.default('release').describe('工作流别名'),
+});
+export const descriptorYaml = z.string().min(1, 'the request body must be the YAML descriptor');
+export const addDescriptorResult = z
+  .object({ ret: z.boolean(), descriptor_id: z.string() })
+  .meta({ id: 'RillAddDescriptorResult' });
+
+export const descriptorIdQuery = z.object({
+  descriptor_id: name.describe('工作流ID business:feature[:alias]'),
+});
+export const descriptorView = z
+  .object({ descriptor_id: z.string(), uid: z.string(), descriptor: z.string() })
+  .meta({ id: 'RillDescriptor' });
+
+export const submitQuery = z.object({
+  descriptor_id: name.describe('工作流ID'),
+  callback: z.string().trim().url().optional().describe('执行完成后的回调地址'),
+  resource_check: z.string().optional().describe('资源检测规则'),
+});
+export const submitContext = z.record(z.string(), z.unknown()).optional().describe('工作流执行的context信息');
+export const submitResult = z.object({ execution_id: z.string() }).meta({ id: 'RillSubmitResult' });
+
+/** The seed names them executionId/taskName; Rill Flow itself reads execution_id/task_name: both are accepted. */
+export const taskCallbackQuery = z
+  .object({
+    executionId: name.optional(),
+    taskName: name.optional(),
+    execution_id: name.optional(),
+    task_name: name.optional(),
+  })
+  .refine((q) => (q.executionId ?? q.execution_id) !== undefined, {
+    message: 'executionId is required',
+    path: ['executionId'],
+  })
+  .refine((q) => (q.taskName ?? q.task_name) !== undefined, {
+    message: 'taskName is required',
+    path: ['taskName'],
+  });
+export const finishBody = z
+  .object({
+    result_type: z.enum(['SUCCESS', 'FAIL', 'FAILED', 'success', 'fail', 'failed']).default('SUCCESS'),
+    passthrough: z.record(z.string(), z.unknown()).optional(),
+    response: z.record(z.string(), z.unknown()).optional(),
+  })
+  .passthrough()
+  .default({ result_type: 'SUCCESS' });
+export const wakeupBody = z.record(z.string(), z.unknown()).optional();
+export const okResult = z.object({ result: z.literal('ok') }).meta({ id: 'RillOk' });
+
+export const executionQuery = z.object({
+  execution_id: name.describe('工作流执行ID'),
+  brief: booleanFlag.describe('true: 只返回工作流本身执行情况'),
+});
+export const executionContextQuery = z.object({ execution_id: name });
+export const executionView = z
+  .object({
+    ret: z.object({
+      execution_id: z.string(),
+      dag_status: z.enum(['NOT_STARTED', 'RUNNING', 'SUCCEED', 'FAILED']),
+      process: z.number().int().min(0).max(100),
+      tasks: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .meta({ id: 'RillExecution' });
+
+export const descriptorIdsQuery = z.object({
+  current: z.coerce.number().int().min(1).default(1),
+  pageSize: z.coerce.number().int().min(1).max(1000).default(50),
+});
+export const executionIdsQuery = z.object({
+  service_id: name.describe('business:feature'),
+  page: z.coerce.number().int().min(1).default(1),
+  count: z.coerce.number().int().min(1).max(1000).default(20),
+});
+
+export const sampleStartInput = z.object({ left: z.coerce.number(), right: z.coerce.number() });
+export const sampleEndInput = z.object({
+  result_number: z.coerce.number(),
+  expect_number: z.coerce.number(),
+});

@@ -1,0 +1,272 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
+import { ephemeralSettings } from '../../dev-server/settings.ts';
+
+/**
+ * Rill Flow (seed 003) as its clients use it, against the local runtime: the
+ * seed's example descriptor (indented as in Rill Flow's own documentation;
+ * the seed's text lost its indentation), submit through `/2/flow/submit.json`,
+ * get.json polling, an async executor completing through finish.json, and
+ * every refusal in Rill Flow's error shape.
+ */
+
+type Json = Record<string, unknown>;
+
+let runtime: LocalRuntime;
+let executor: Server;
+let executorUrl = '';
+const asyncCalls: Array<{ headers: IncomingHttpHeaders; body: Json }> = [];
+
+const seedDescriptor = (origin: string) => `---
+version: 20230829
+workspace: demoFlowTest
+dagName: demoTest
+type: flow
+tasks:
+- category: function
+  name: startNode
+  next: endNode
+  resourceName: ${origin}/flow/sample/start_node.json
+  pattern: task_sync
+  inputMappings:
+  - target: $.input.right
+    source: $.context.right
+  - target: $.input.left
+    source: $.context.left
+  outputMappings:
+  - target: $.context.result_number
+    source: $.output.result_number
+- category: function
+  name: endNode
+  resourceName: ${origin}/flow/sample/end_node.json
+  pattern: task_sync
+  inputMappings:
+  - target: $.input.result_number
+    source: $.context.result_number
+  - target: $.input.expect_number
+    source: $.context.result_number
+`;
+
+async function call(method: string, path: string, body?: string, contentType = 'application/json') {
+  const response = await fetch(`${runtime.apiUrl}${path}`, {
+    method,
+    headers: { 'content-type': contentType },
+    ...(body === undefined ? {} : { body }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : {}) as Json };
+}
+
+async function addDescriptor(
+  yaml: string,
+  query = 'business_id=demoFlowTest%20&feature_name=demoTest&alias=release',
+) {
+  return call('POST', `/flow/bg/manage/descriptor/add_descriptor.json?${query}`, yaml, 'text/plain');
+}
+
+async function waitForStatus(executionId: string, timeoutMs = 15_000): Promise<Json> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await call('GET', `/flow/get.json?execution_id=${encodeURIComponent(executionId)}`);
+    const ret = body.ret as Json;
+    if (ret.dag_status !== 'RUNNING' && ret.dag_status !== 'NOT_STARTED') return ret;
+    if (Date.now() > deadline) throw new Error(`execution ${executionId} still ${ret.dag_status}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('Rill Flow dialect', () => {
+  before(async () => {
+    runtime = await startLocalRuntime(ephemeralSettings());
+    executor = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk) => {
+        text += chunk;
+      });
+      request.on('end', () => {
+        asyncCalls.push({ headers: request.headers, body: JSON.parse(text || '{}') as Json });
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"accepted":true}');
+      });
+    });
+    await new Promise<void>((resolve) => executor.listen(0, '127.0.0.1', resolve));
+    executorUrl = `http://127.0.0.1:${(executor.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await runtime.stop();
+    executor.close();
+  });
+
+  it('runs the seed example: add_descriptor, submit, get.json until SUCCEED with result_number 1024', async () => {
+    const added = await addDescriptor(seedDescriptor(runtime.apiUrl));
+    assert.equal(added.status, 200, JSON.stringify(added.body));
+    assert.equal(added.body.ret, true);
+    assert.match(String(added.body.descriptor_id), /^demoFlowTest:demoTest:md5_[0-9a-f]{32}$/);
+
+    const submitted = await call(
+      'POST',
+      '/2/flow/submit.json?descriptor_id=demoFlowTest:demoTest',
+      '{"left": 512, "right": 512}',
+    );
+    assert.equal(submitted.status, 200, JSON.stringify(submitted.body));
+    const executionId = String(submitted.body.execution_id);
+    assert.match(executionId, /^demoFlowTest:demoTest_c_[0-9a-f-]{36}$/);
+
+    const ret = await waitForStatus(executionId);
+    assert.equal(ret.dag_status, 'SUCCEED');
+    assert.equal(ret.process, 100);
+    const tasks = ret.tasks as Record<string, Json>;
+    assert.deepEqual(Object.keys(tasks).sort(), ['endNode', 'startNode']);
+    assert.equal(tasks.startNode?.status, 'SUCCEED');
+    assert.deepEqual(tasks.startNode?.next, ['endNode']);
+    assert.equal(tasks.startNode?.contains_sub, false);
+    assert.equal((tasks.startNode?.task as Json).pattern, 'task_sync');
+
+    const context = await call(
+      'GET',
+      `/flow/get_context.json?execution_id=${encodeURIComponent(executionId)}`,
+    );
+    assert.equal((context.body.context as Json).result_number, 1024);
+    const brief = await call(
+      'GET',
+      `/flow/get.json?execution_id=${encodeURIComponent(executionId)}&brief=true`,
+    );
+    assert.equal((brief.body.ret as Json).tasks, undefined);
+
+    const stored = await call(
+      'GET',
+      '/flow/bg/manage/descriptor/get_descriptor.json?descriptor_id=demoFlowTest:demoTest',
+    );
+    assert.equal(stored.body.descriptor, seedDescriptor(runtime.apiUrl));
+    const ids = await call('GET', '/flow/get_execution_ids.json?service_id=demoFlowTest:demoTest');
+    assert.deepEqual(ids.body.execution_ids, [executionId]);
+  });
+
+  it('hands task_async executors X-Mode and X-Callback-Url, and finishes through finish.json', async () => {
+    const yaml = `version: 1
+workspace: asyncDemo
+dagName: approve
+type: flow
+tasks:
+- category: function
+  name: ask
+  resourceName: ${executorUrl}/ask
+  pattern: task_async
+  inputMappings:
+  - target: $.input.item
+    source: $.context.item
+  outputMappings:
+  - target: $.context.decision
+    source: $.output.decision
+`;
+    assert.equal((await addDescriptor(yaml, 'business_id=asyncDemo&feature_name=approve')).status, 200);
+    const submitted = await call(
+      'POST',
+      '/flow/submit.json?descriptor_id=asyncDemo:approve',
+      '{"item":"x1"}',
+    );
+    const executionId = String(submitted.body.execution_id);
+    const deadline = Date.now() + 10_000;
+    while (asyncCalls.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const [first] = asyncCalls;
+    assert.ok(first, 'the executor was called');
+    assert.equal(first.headers['x-mode'], 'async');
+    assert.deepEqual(first.body, { item: 'x1' });
+    const callback = new URL(String(first.headers['x-callback-url']));
+    assert.equal(callback.pathname, '/flow/finish.json');
+
+    const finished = await fetch(callback, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        result_type: 'SUCCESS',
+        passthrough: { execution_id: executionId, task_name: 'ask' },
+        response: { decision: 'yes' },
+      }),
+    });
+    assert.deepEqual(await finished.json(), { result: 'ok' });
+    const ret = await waitForStatus(executionId);
+    assert.equal(ret.dag_status, 'SUCCEED');
+    const context = await call(
+      'GET',
+      `/flow/get_context.json?execution_id=${encodeURIComponent(executionId)}`,
+    );
+    assert.equal((context.body.context as Json).decision, 'yes');
+    const again = await call(
+      'POST',
+      `/flow/finish.json?executionId=${encodeURIComponent(executionId)}&taskName=ask`,
+      '{"result_type":"SUCCESS"}',
+    );
+    assert.equal(again.status, 400, 'a finish.json for a finished task is refused in Rill Flow’s shape');
+    assert.equal(again.body.error_code, 10);
+    assert.match(String(again.body.error), /ask is SUCCEEDED/);
+  });
+
+  it('answers bad input the way Rill Flow does, naming the problem, and stores nothing', async () => {
+    const missing = await call(
+      'POST',
+      '/flow/bg/manage/descriptor/add_descriptor.json?feature_name=x',
+      'version: 1',
+    );
+    assert.equal(missing.status, 422);
+    assert.equal(missing.body.error_code, 9);
+    assert.match(String(missing.body.error), /business_id/);
+    assert.ok(missing.body.request_id);
+
+    const broken = await addDescriptor('tasks: [unclosed', 'business_id=b&feature_name=f');
+    assert.equal(broken.status, 400);
+    assert.equal(broken.body.error_code, 9);
+    assert.match(String(broken.body.error), /line \d+, column \d+/);
+
+    const badCategory = await addDescriptor(
+      'version: 1\nworkspace: bad\ndagName: cat\ntype: flow\ntasks:\n- category: teleport\n  name: a\n',
+      'business_id=bad&feature_name=cat',
+    );
+    assert.equal(badCategory.status, 400);
+    assert.match(String(badCategory.body.error), /teleport/);
+
+    const unknownNext = await addDescriptor(
+      'version: 1\nworkspace: bad\ndagName: next\ntype: flow\ntasks:\n- category: pass\n  name: a\n  next: ghost\n',
+      'business_id=bad&feature_name=next',
+    );
+    assert.equal(unknownNext.status, 400);
+    assert.match(String(unknownNext.body.error), /ghost/);
+
+    const cycle = await addDescriptor(
+      'version: 1\nworkspace: bad\ndagName: loop\ntype: flow\ntasks:\n- category: pass\n  name: a\n  next: b\n- category: pass\n  name: b\n  next: a\n',
+      'business_id=bad&feature_name=loop',
+    );
+    assert.equal(cycle.status, 400);
+    assert.match(JSON.stringify(cycle.body), /cycle|unreachable/);
+    const nothing = await call(
+      'GET',
+      '/flow/bg/manage/descriptor/get_descriptor.json?descriptor_id=bad:loop',
+    );
+    assert.equal(nothing.status, 400, 'nothing half-stored');
+
+    const unknownDescriptor = await call('POST', '/flow/submit.json?descriptor_id=nobody:nothing', '{}');
+    assert.equal(unknownDescriptor.status, 400);
+    assert.match(String(unknownDescriptor.body.error), /nobody:nothing/);
+
+    const unknownExecution = await call('GET', '/flow/get.json?execution_id=nobody:nothing_c_1');
+    assert.equal(unknownExecution.status, 400);
+    assert.equal(unknownExecution.body.error_code, 9);
+  });
+
+  it('serves Swagger UI at /swagger-ui.html, as the seed promises', async () => {
+    const page = await fetch(`${runtime.apiUrl}/swagger-ui.html`);
+    assert.equal(page.status, 200);
+    const openapi = JSON.parse(await (await fetch(`${runtime.apiUrl}/openapi.json`)).text()) as {
+      paths: Record<string, unknown>;
+    };
+    for (const path of ['/flow/submit.json', '/2/flow/submit.json', '/flow/get.json', '/flow/finish.json']) {
+      assert.ok(openapi.paths[path], path);
+    }
+    assert.ok(
+      (await readFile(new URL('../../README.md', import.meta.url), 'utf8')).includes('/flow/finish.json'),
+    );
+  });
+});
