@@ -241,8 +241,12 @@ export class HandlerFunction extends SluiceFunction {
       table,
       bucket,
       logRetention: props.logRetention,
-      // Functions that deploy or run flows build the engine, which needs to know where flows run.
-      ...(orchestrator.length > 0 && engine ? { environment: engine.environment } : {}),
+      environment: {
+        // Where the API answers: dialects hand it to executors as their callback URL.
+        [configVariables.publicUrl]: httpApi.apiEndpoint,
+        // Functions that deploy or run flows build the engine, which needs to know where flows run.
+        ...(orchestrator.length > 0 && engine ? engine.environment : {}),
+      },
     });
 
     const { metadata, blobs } = plan.access;

@@ -123,7 +123,7 @@ describe('Rill Flow dialect', () => {
     assert.equal(tasks.startNode?.status, 'SUCCEED');
     assert.deepEqual(tasks.startNode?.next, ['endNode']);
     assert.equal(tasks.startNode?.contains_sub, false);
-    assert.equal((tasks.startNode?.task as Json).pattern, 'task_sync');
+    assert.equal((tasks.startNode?.task as Json | undefined)?.pattern, 'task_sync');
 
     const context = await call(
       'GET',
