@@ -32,28 +32,33 @@ export function createAwsDependencies(config: SluiceConfig = loadConfig()): Depe
   });
   const store = new DynamoDbMetadataStore(documents, config.tableName);
   const blobs = new S3BlobStore(s3, config.bucketName);
-  let engine: Engine | undefined;
-  let rillFlow: RillFlowService | undefined;
+  // Built on first use: only functions that deploy or run flows get the engine's settings. The
+  // dialects come with the engine, so their completion hooks run wherever an execution's end is recorded.
+  let built: { engine: Engine; rillFlow: RillFlowService } | undefined;
+  const flowsOnFirstUse = () => {
+    if (built) return built;
+    const engine = createEngine({
+      store,
+      blobs,
+      orchestrator: stepFunctions(config.region, requireEngine(config.engine)),
+      http: new FetchHttpCaller(),
+      compile: (descriptor) => compileFlow(descriptor, compileOptions(requireEngine(config.engine))),
+    });
+    const rillFlow = createRillFlow(store, engine, () => {
+      if (!config.publicUrl) throw new Error('SLUICE_PUBLIC_URL is not set for this function');
+      return config.publicUrl;
+    });
+    built = { engine, rillFlow };
+    return built;
+  };
   return {
     store,
     blobs,
-    get rillFlow() {
-      rillFlow ??= createRillFlow(store, this.engine, () => {
-        if (!config.publicUrl) throw new Error('SLUICE_PUBLIC_URL is not set for this function');
-        return config.publicUrl;
-      });
-      return rillFlow;
-    },
-    // Built on first use: only functions that deploy or run flows get the engine's settings.
     get engine() {
-      engine ??= createEngine({
-        store,
-        blobs,
-        orchestrator: stepFunctions(config.region, requireEngine(config.engine)),
-        http: new FetchHttpCaller(),
-        compile: (descriptor) => compileFlow(descriptor, compileOptions(requireEngine(config.engine))),
-      });
-      return engine;
+      return flowsOnFirstUse().engine;
+    },
+    get rillFlow() {
+      return flowsOnFirstUse().rillFlow;
     },
   };
 }

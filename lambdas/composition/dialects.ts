@@ -1,3 +1,4 @@
+import { FetchHttpCaller } from '../adapters/fetch-http-caller.ts';
 import { parseRillDescriptor } from '../core/dialects/rill-flow/descriptor.ts';
 import { RillFlowService, rillFlowIdOf } from '../core/dialects/rill-flow/service.ts';
 import type { MetadataStore } from '../ports/metadata-store.ts';
@@ -17,6 +18,7 @@ export function createRillFlow(
     store,
     flows: engine.flows,
     executions: engine.executions,
+    http: new FetchHttpCaller(),
     translate: (yaml) =>
       parseRillDescriptor(yaml, {
         callbackUrl: ({ executionId, task }) =>

@@ -205,6 +205,24 @@ tasks:
     assert.match(String(again.body.error), /ask is SUCCEEDED/);
   });
 
+  it('posts the execution’s end to the submit callback', async () => {
+    const callbackUrl = `${executorUrl}/done`;
+    const submitted = await call(
+      'POST',
+      `/flow/submit.json?descriptor_id=demoFlowTest:demoTest&callback=${encodeURIComponent(callbackUrl)}`,
+      '{"left": 1, "right": 2}',
+    );
+    const executionId = String(submitted.body.execution_id);
+    assert.equal((await waitForStatus(executionId)).dag_status, 'SUCCEED');
+    const deadline = Date.now() + 5000;
+    let notified: Json | undefined;
+    while (!notified && Date.now() < deadline) {
+      notified = asyncCalls.find((entry) => entry.body.execution_id === executionId)?.body;
+      if (!notified) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.deepEqual(notified, { execution_id: executionId, dag_status: 'succeed' });
+  });
+
   it('answers bad input the way Rill Flow does, naming the problem, and stores nothing', async () => {
     const missing = await call(
       'POST',

@@ -52,11 +52,19 @@ const levelRank: Record<LogLevel, number> = { DEBUG: 0, INFO: 1, WARN: 2, ERROR:
 const runningCollection = 'executions#running';
 const runningKey = (id: string) => ({ partition: `execution#${id}`, sort: 'running' });
 
+/** Told once when an execution ends (e.g. a dialect's completion callback). */
+export type ExecutionEndedHook = (execution: ExecutionRecord) => Promise<void>;
+
 /** Execution use cases: start, observe, stop, resume, callbacks and logs. */
 export class ExecutionService {
   readonly deps: ExecutionServiceDependencies;
+  private readonly endedHooks: ExecutionEndedHook[] = [];
   constructor(deps: ExecutionServiceDependencies) {
     this.deps = deps;
+  }
+
+  onEnded(hook: ExecutionEndedHook): void {
+    this.endedHooks.push(hook);
   }
 
   private now() {
@@ -279,6 +287,16 @@ export class ExecutionService {
       outcome.status === 'SUCCEEDED' ? 'INFO' : 'ERROR',
       `Execution ${outcome.status}${outcome.cause ? `: ${outcome.cause}` : ''}`,
     );
+    for (const hook of this.endedHooks) {
+      // A hook (a client's callback URL) failing must not undo the recorded end.
+      await hook(execution).catch((error: unknown) =>
+        this.log(
+          id,
+          'WARN',
+          `Completion hook failed: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      );
+    }
     return execution;
   }
 

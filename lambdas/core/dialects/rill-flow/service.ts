@@ -1,11 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { HttpCaller } from '../../../ports/http-caller.ts';
 import type { MetadataStore } from '../../../ports/metadata-store.ts';
 import type { ExecutionService } from '../../engine/executions.ts';
 import type { FlowService } from '../../engine/flows.ts';
 import type { JsonObject } from '../../engine/json-path.ts';
+import { mapInput } from '../../engine/mappings.ts';
 import type { ExecutionRecord, TaskRunRecord } from '../../engine/records.ts';
 import { DomainError, notFound, validationFailed } from '../../errors.ts';
-import type { FlowDescriptor } from '../../flow/model.ts';
+import type { FlowDescriptor, Mapping } from '../../flow/model.ts';
 
 /**
  * Rill Flow (seed 003) on the canonical engine. A descriptor id is
@@ -23,6 +25,8 @@ export interface TranslatedDescriptor {
   document: unknown;
   workspace: string;
   dagName: string;
+  /** The DAG-level `callback`: notified when an execution ends. */
+  callback?: { url: string; fullContext: boolean; input: Mapping[] };
 }
 
 export interface RillFlowDependencies {
@@ -31,6 +35,8 @@ export interface RillFlowDependencies {
   executions: ExecutionService;
   /** Parses and translates a YAML descriptor (lambdas/core/dialects/rill-flow/descriptor.ts). */
   translate: (yaml: string) => TranslatedDescriptor;
+  /** Posts completion callbacks. */
+  http: HttpCaller;
 }
 
 interface DescriptorVersion {
@@ -41,11 +47,18 @@ interface DescriptorVersion {
   createdAt: string;
 }
 
+/** Where and what to tell when an execution ends, fixed when it is submitted. */
+interface CompletionCallback {
+  url: string;
+  fullContext: boolean;
+  input: Mapping[];
+}
+
 interface ExecutionLink {
   rillId: string;
   engineId: string;
   descriptorId: string;
-  callback?: string;
+  callback?: CompletionCallback;
 }
 
 /** Rill Flow's DAG statuses, as get.json shows them. */
@@ -59,6 +72,31 @@ export class RillFlowService {
   readonly deps: RillFlowDependencies;
   constructor(deps: RillFlowDependencies) {
     this.deps = deps;
+    deps.executions.onEnded((execution) => this.notifyEnded(execution));
+  }
+
+  /**
+   * The DAG-level callback (submit's `callback`, else the descriptor's):
+   * Rill Flow POSTs `{execution_id, dag_status, …}` when an execution ends.
+   */
+  private async notifyEnded(execution: ExecutionRecord): Promise<void> {
+    if (execution.tenant !== rillTenant) return;
+    const engineLink = await this.deps.store.get<{ rillId: string }>({
+      partition: `rill#engine#${execution.id}`,
+      sort: 'link',
+    });
+    if (!engineLink) return;
+    const { callback, rillId } = await this.link(engineLink.data.rillId);
+    if (!callback) return;
+    const context = await this.deps.executions.context(rillTenant, execution.id);
+    const body: JsonObject = {
+      ...(callback.input.length ? mapInput(context, callback.input) : {}),
+      execution_id: rillId,
+      dag_status: dagStatusOf(execution).toLowerCase(),
+      ...(execution.error ? { error_info: { dag_invoke_info: execution.error } } : {}),
+      ...(callback.fullContext ? { data: context } : {}),
+    };
+    await this.deps.http.call({ url: callback.url, method: 'POST', headers: {}, body, timeoutMs: 10_000 });
   }
 
   /** Parses `business:feature[:alias|:md5_…]`; the alias defaults to `release`. */
@@ -169,12 +207,20 @@ export class RillFlowService {
     const { business, feature } = this.parseId(input.descriptorId);
     const rillId = `${business}:${feature}_c_${randomUUID()}`;
     const engineId = randomUUID();
+    const declared = this.deps.translate(version.yaml).callback;
+    const url = input.callback ?? declared?.url;
     const link: ExecutionLink = {
       rillId,
       engineId,
       descriptorId: version.descriptorId,
-      ...(input.callback ? { callback: input.callback } : {}),
+      ...(url
+        ? { callback: { url, fullContext: declared?.fullContext ?? false, input: declared?.input ?? [] } }
+        : {}),
     };
+    await this.deps.store.create({
+      key: { partition: `rill#engine#${engineId}`, sort: 'link' },
+      data: { rillId },
+    });
     await this.deps.store.create({
       key: { partition: `rill#execution#${rillId}`, sort: 'link' },
       collection: {
