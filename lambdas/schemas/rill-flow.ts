@@ -59,6 +59,27 @@ export const finishBody = z
   })
   .passthrough()
   .default({ result_type: 'SUCCESS' });
+/** trigger.json: a task's trigger URL, called by GET or POST; `status` and `context` may ride in the query. */
+export const triggerQuery = z.object({
+  execution_id: name,
+  task_name: name,
+  status: z.string().trim().toUpperCase().optional().describe('SUCCESS (default) or FAIL'),
+  context: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return undefined;
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+          return parsed as Record<string, unknown>;
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'context must be a JSON object' });
+      return z.NEVER;
+    }),
+});
 export const wakeupBody = z.record(z.string(), z.unknown()).optional();
 export const okResult = z.object({ result: z.literal('ok') }).meta({ id: 'RillOk' });
 

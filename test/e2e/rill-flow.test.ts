@@ -205,6 +205,37 @@ tasks:
     assert.match(String(again.body.error), /ask is SUCCEEDED/);
   });
 
+  it('completes a waiting task through its trigger URL (GET, status and context in the query)', async () => {
+    const submitted = await call(
+      'POST',
+      '/flow/submit.json?descriptor_id=asyncDemo:approve',
+      '{"item":"x2"}',
+    );
+    const executionId = String(submitted.body.execution_id);
+    const deadline = Date.now() + 10_000;
+    while (!asyncCalls.some((entry) => entry.body.item === 'x2') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const context = encodeURIComponent(JSON.stringify({ decision: 'via-trigger' }));
+    const triggered = await call(
+      'GET',
+      `/flow/trigger.json?execution_id=${encodeURIComponent(executionId)}&task_name=ask&context=${context}`,
+    );
+    assert.deepEqual(triggered.body, { result: 'ok' });
+    assert.equal((await waitForStatus(executionId)).dag_status, 'SUCCEED');
+    const stored = await call(
+      'GET',
+      `/flow/get_context.json?execution_id=${encodeURIComponent(executionId)}`,
+    );
+    assert.equal((stored.body.context as Json).decision, 'via-trigger');
+    const bad = await call(
+      'GET',
+      `/flow/trigger.json?execution_id=${encodeURIComponent(executionId)}&task_name=ask&context=%7Bnot`,
+    );
+    assert.equal(bad.status, 422);
+    assert.match(String(bad.body.error), /context must be a JSON object/);
+  });
+
   it('posts the execution’s end to the submit callback', async () => {
     const callbackUrl = `${executorUrl}/done`;
     const submitted = await call(
