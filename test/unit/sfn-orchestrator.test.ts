@@ -272,9 +272,19 @@ describe('SfnOrchestrator (wire requests, not the service)', () => {
     }
   });
 
-  test('other errors of token calls pass through', async () => {
+  test('an output Step Functions refuses (over 256 KiB) is the caller’s validation error', async () => {
     const { orchestrator } = wire(() => serviceError('InvalidOutput', 'Invalid Output'));
-    await assert.rejects(orchestrator.sendTaskSuccess('t', {}), { name: 'InvalidOutput' });
+    await assert.rejects(orchestrator.sendTaskSuccess('t', {}), (error) => {
+      assert.ok(isDomainError(error));
+      assert.equal(error.kind, 'validation');
+      assert.match(error.message, /refused the task result/);
+      return true;
+    });
+  });
+
+  test('other errors of token calls pass through', async () => {
+    const { orchestrator } = wire(() => serviceError('ServiceUnavailable', 'try later'));
+    await assert.rejects(orchestrator.sendTaskSuccess('t', {}), { name: 'ServiceUnavailable' });
   });
 
   test('execution ARNs are derived from the state machine ARN', () => {

@@ -24,7 +24,7 @@ import {
   type TracingConfiguration,
   UpdateStateMachineCommand,
 } from '@aws-sdk/client-sfn';
-import { conflict, notFound } from '../../core/errors.ts';
+import { conflict, notFound, validationFailed } from '../../core/errors.ts';
 import {
   type AslDefinition,
   type Orchestrator,
@@ -177,6 +177,10 @@ async function tokenCall(send: () => Promise<unknown>): Promise<void> {
   } catch (error) {
     const reason = TOKEN_ERRORS[errorName(error) ?? ''];
     if (reason) throw new TaskTokenNotFound(reason, messageOf(error) || undefined);
+    // An output over 256 KiB or a cause over 32,768 characters: the caller's input, not a fault.
+    if (errorName(error) === 'InvalidOutput' || errorName(error) === 'ValidationException') {
+      throw validationFailed(`Step Functions refused the task result: ${messageOf(error)}`);
+    }
     throw error;
   }
 }

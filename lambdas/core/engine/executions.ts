@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Page, PageRequest } from '../../ports/metadata-store.ts';
 import {
   type ExecutionOutcome,
@@ -95,6 +95,8 @@ export class ExecutionService {
       if (existing) {
         if (existing.tenant !== tenant || existing.flowId !== flowId)
           throw conflict(`Execution id ${options.executionId} is taken`);
+        // A repeated start (the client retried) starts it again: a no-op if it already runs.
+        if (existing.status === 'RUNNING') await this.launch(existing);
         return existing;
       }
     }
@@ -114,11 +116,7 @@ export class ExecutionService {
       startedAt: this.now(),
       stateMachine: version.stateMachine,
     };
-    // Context first: the state machine's first task may read it at once.
-    await this.deps.contexts.update(execution.id, () => ({
-      ...version.descriptor.parameters,
-      ...execution.parameters,
-    }));
+    // The record first: a concurrent start with the same id loses here, before touching the context.
     try {
       await this.deps.records.createExecution(execution);
     } catch (error) {
@@ -127,10 +125,26 @@ export class ExecutionService {
       }
       throw error;
     }
+    // Then the context: the state machine's first task reads it at once.
+    await this.deps.contexts.update(execution.id, () => ({
+      ...version.descriptor.parameters,
+      ...execution.parameters,
+    }));
     await this.markRunning(execution.id);
     await this.log(execution.id, 'INFO', `Execution of flow ${flowId} v${version.version} started`);
-    await this.deps.orchestrator.start(execution.stateMachine, execution.id);
+    await this.launch(execution);
     return execution;
+  }
+
+  /** Starts the state machine; if that fails the execution ends FAILED, never stays RUNNING. */
+  private async launch(execution: ExecutionRecord): Promise<void> {
+    try {
+      await this.deps.orchestrator.start(execution.stateMachine, execution.id);
+    } catch (error) {
+      const cause = `the state machine did not start: ${error instanceof Error ? error.message : String(error)}`;
+      await this.ended(execution.id, { status: 'FAILED', error: 'Sluice.StartFailed', cause });
+      throw error;
+    }
   }
 
   private async markRunning(id: string): Promise<void> {
@@ -156,9 +170,15 @@ export class ExecutionService {
     flowId: string,
     input: JsonObject,
   ): Promise<{ stateMachineArn: string; executionId: string }> {
-    const id = `${parent.id}-${runName.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 80);
+    // Deterministic (a redriven parent reuses its child), unique per parent and task, a valid name.
+    const digest = createHash('sha256').update(`${parent.id}/${runName}`).digest('hex').slice(0, 32);
+    const id = `${parent.id.slice(0, 40).replace(/[^A-Za-z0-9_-]/g, '_')}-sub-${digest}`;
     const existing = await this.deps.records.getExecution(id);
-    if (existing) return { stateMachineArn: existing.stateMachine.id, executionId: id };
+    if (existing) {
+      if (existing.tenant !== parent.tenant || existing.flowId !== flowId)
+        throw conflict(`Execution id ${id} is taken`);
+      return { stateMachineArn: existing.stateMachine.id, executionId: id };
+    }
     const head = await this.deps.records.getFlowHead(flowId);
     if (!head || head.data.tenant !== parent.tenant) throw notFound(`Subflow ${flowId} does not exist`);
     const version = await this.deps.records.getFlowVersion(flowId, head.data.latestVersion);
@@ -229,12 +249,22 @@ export class ExecutionService {
       throw conflict(`Execution ${id} is ${execution.status}; only FAILED or STOPPED executions resume`);
     }
     const resumed = await this.deps.records.updateExecution(id, (current) => {
+      if (current.status !== 'FAILED' && current.status !== 'STOPPED') {
+        throw conflict(`Execution ${id} is ${current.status}; only FAILED or STOPPED executions resume`);
+      }
       const { endedAt: _ended, error: _error, ...rest } = current;
       return { ...rest, status: 'RUNNING' };
     });
     await this.markRunning(id);
+    try {
+      await this.deps.orchestrator.redrive(execution.stateMachine, id);
+    } catch (error) {
+      // Back to how it ended: a resume that did not start must not leave it RUNNING.
+      await this.deps.records.updateExecution(id, () => execution);
+      await this.deps.records.store.delete(runningKey(id));
+      throw error;
+    }
     await this.log(id, 'INFO', 'Execution resumed from where it ended');
-    await this.deps.orchestrator.redrive(execution.stateMachine, id);
     return resumed;
   }
 
@@ -262,8 +292,9 @@ export class ExecutionService {
                 }),
           };
     });
-    // Told twice (e.g. stop through the API, then the orchestrator's own report): the first one counts.
-    if (!transitioned) return execution;
+    // Told twice (e.g. stop through the API, then the orchestrator's own report): the first one counts,
+    // unless its cleanup did not finish (the running marker goes last).
+    if (!transitioned && !(await this.deps.records.store.get(runningKey(id)))) return execution;
     const runs = await this.deps.records.listRuns(id);
     for (const run of runs.filter((candidate) => !finishedRun.includes(candidate.status))) {
       await this.deps.records.updateRun(id, run.task, (current) =>

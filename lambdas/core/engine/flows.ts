@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Page, PageRequest } from '../../ports/metadata-store.ts';
 import type { AslDefinition, Orchestrator, StateMachineRef } from '../../ports/orchestrator.ts';
 import { notFound, validationFailed } from '../errors.ts';
@@ -15,9 +15,13 @@ export interface FlowServiceDependencies {
   newId?: () => string;
 }
 
-/** Step Functions names allow [A-Za-z0-9-_] (80 characters at most). */
-const stateMachineName = (flowId: string, version: number) =>
-  `sluice-${flowId.replace(/[^A-Za-z0-9_-]/g, '-')}-v${version}`.slice(0, 80);
+/**
+ * Step Functions names allow [A-Za-z0-9-_] (80 characters at most): a
+ * readable head of the flow id, a hash of all of it (so long ids never
+ * collide) and the version (so versions never overwrite each other).
+ */
+export const stateMachineName = (flowId: string, version: number) =>
+  `sluice-${flowId.slice(0, 40).replace(/[^A-Za-z0-9_-]/g, '-')}-${createHash('sha256').update(flowId).digest('hex').slice(0, 8)}-v${version}`;
 
 /** Parses a descriptor with the model's schema, answering every problem as a validation error. */
 export function parseDescriptor(document: unknown): FlowDescriptor {

@@ -122,7 +122,7 @@ export class TaskRunner {
       case 'run':
         return this.run(execution, located, action.attempt, action.skip ?? false);
       case 'start-async':
-        return this.startAsync(execution, located, action.token);
+        return this.startAsync(execution, located, action.token, action.attempt);
       case 'complete':
         return action.failure
           ? this.completeFailed(execution, located, action.failure)
@@ -346,7 +346,8 @@ export class TaskRunner {
     }
   }
 
-  private async startAsync(execution: ExecutionRecord, { task, runName }: Located, token: string) {
+  private async startAsync(execution: ExecutionRecord, located: Located, token: string, attempt: number) {
+    const { task, runName } = located;
     await this.deps.records.saveToken({
       token,
       executionId: execution.id,
@@ -366,12 +367,26 @@ export class TaskRunner {
           encodeURIComponent(values[name] as string),
         );
       const input = run.input ?? {};
-      await this.deps.http.call({
-        url: fill(task.url),
-        method: 'POST',
-        headers: Object.fromEntries(Object.entries(task.headers).map(([name, value]) => [name, fill(value)])),
-        body: task.request === 'input' ? input : { token, executionId: execution.id, task: runName, input },
-      });
+      const url = fill(task.url);
+      try {
+        const response = await this.deps.http.call({
+          url,
+          method: 'POST',
+          headers: Object.fromEntries(
+            Object.entries(task.headers).map(([name, value]) => [name, fill(value)]),
+          ),
+          body: task.request === 'input' ? input : { token, executionId: execution.id, task: runName, input },
+          // The executor only has to accept the work; the task then waits for its callback.
+          timeoutMs: 30_000,
+        });
+        if (response.status < 200 || response.status > 299) {
+          throw new AttemptError(
+            `HTTP ${response.status} from ${url}: ${JSON.stringify(response.body).slice(0, 500)}`,
+          );
+        }
+      } catch (error) {
+        await this.failAttempt(execution, located, attempt, error);
+      }
     }
   }
 

@@ -311,7 +311,12 @@ export class RillFlowService {
     const { result_type: _type, passthrough: _passthrough, response: wrapped, ...rest } = input.body;
     const response = (typeof wrapped === 'object' && wrapped !== null ? wrapped : rest) as JsonObject;
     if (resultType !== 'SUCCESS') {
-      await this.deps.executions.failToken(run.token, 'RillFlow.TaskFailed', JSON.stringify(response));
+      // Step Functions takes causes up to 32,768 characters.
+      await this.deps.executions.failToken(
+        run.token,
+        'RillFlow.TaskFailed',
+        JSON.stringify(response).slice(0, 32_000),
+      );
     } else {
       await this.deps.executions.completeToken(run.token, response);
     }

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type StandIns, standInClients, startStandIns } from '../../dev-server/stand-ins.ts';
+import { DynamoDbMetadataStore } from '../../lambdas/adapters/aws/dynamodb-metadata-store.ts';
+import { S3BlobStore } from '../../lambdas/adapters/aws/s3-blob-store.ts';
+import { ContextStore } from '../../lambdas/core/engine/context-store.ts';
+import { ExecutionService } from '../../lambdas/core/engine/executions.ts';
+import { FlowService } from '../../lambdas/core/engine/flows.ts';
+import { EngineRecords } from '../../lambdas/core/engine/records.ts';
+import type { Orchestrator } from '../../lambdas/ports/orchestrator.ts';
+
+/**
+ * How executions behave when the orchestrator refuses (real stores, a
+ * scripted orchestrator): nothing may stay RUNNING without a state machine.
+ */
+
+class ScriptedOrchestrator implements Orchestrator {
+  failStart = false;
+  failRedrive = false;
+  async deploy(name: string) {
+    return { id: `arn:aws:states:local:0:stateMachine:${name}` };
+  }
+  async start() {
+    if (this.failStart) throw new Error('ThrottlingException: rate exceeded');
+  }
+  async stop() {}
+  async redrive() {
+    if (this.failRedrive) throw new Error('ExecutionNotRedrivable: older than 14 days');
+  }
+  async sendTaskSuccess() {}
+  async sendTaskFailure() {}
+  async sendTaskHeartbeat() {}
+}
+
+let standIns: StandIns;
+let clients: ReturnType<typeof standInClients>;
+let orchestrator: ScriptedOrchestrator;
+let executions: ExecutionService;
+let flows: FlowService;
+let records: EngineRecords;
+
+describe('execution service against a refusing orchestrator', () => {
+  before(async () => {
+    standIns = await startStandIns({
+      dataDir: undefined,
+      dynamodb: 'dynalite',
+      tableName: 'exec',
+      bucketName: 'exec-files',
+    });
+    clients = standInClients(standIns);
+    records = new EngineRecords(new DynamoDbMetadataStore(clients.documents, 'exec'));
+    orchestrator = new ScriptedOrchestrator();
+    const contexts = new ContextStore(records, new S3BlobStore(clients.s3, 'exec-files'));
+    executions = new ExecutionService({ records, contexts, orchestrator });
+    flows = new FlowService({
+      records,
+      orchestrator,
+      compile: () => ({ StartAt: 'x', States: { x: { Type: 'Succeed' } } }),
+    });
+  });
+  after(async () => {
+    clients.destroy();
+    await standIns.stop();
+  });
+
+  it('ends an execution FAILED when its state machine does not start, and a retried start tries again', async () => {
+    const flow = await flows.create('t', { name: 'f', tasks: [{ name: 'a', kind: 'pass' }] });
+    orchestrator.failStart = true;
+    await assert.rejects(
+      executions.start('t', flow.id, { executionId: 'start-fails' }),
+      /ThrottlingException/,
+    );
+    const failed = await records.getExecution('start-fails');
+    assert.equal(failed?.status, 'FAILED');
+    assert.equal(failed?.error?.error, 'Sluice.StartFailed');
+    assert.deepEqual(await executions.running(), []);
+
+    orchestrator.failStart = false;
+    const started = await executions.start('t', flow.id, { executionId: 'start-ok' });
+    assert.equal(started.status, 'RUNNING');
+    assert.deepEqual(await executions.running(), ['start-ok']);
+  });
+
+  it('puts an execution back as it ended when resuming it fails', async () => {
+    const flow = await flows.create('t', { name: 'g', tasks: [{ name: 'a', kind: 'pass' }] });
+    await executions.start('t', flow.id, { executionId: 'resume-fails' });
+    await executions.ended('resume-fails', {
+      status: 'FAILED',
+      error: 'Sluice.TaskFailed',
+      cause: 'Task a failed: x',
+    });
+    orchestrator.failRedrive = true;
+    await assert.rejects(executions.resume('t', 'resume-fails'), /ExecutionNotRedrivable/);
+    const after = await records.getExecution('resume-fails');
+    assert.equal(after?.status, 'FAILED');
+    assert.equal(after?.error?.task, 'a');
+    assert.ok(!(await executions.running()).includes('resume-fails'));
+  });
+
+  it('gives every subflow task its own child execution, whatever the names', async () => {
+    const parentFlow = await flows.create('t', { name: 'p', tasks: [{ name: 'a', kind: 'pass' }] });
+    const childFlow = await flows.create('t', { name: 'c', tasks: [{ name: 'a', kind: 'pass' }] });
+    const parent = await executions.start('t', parentFlow.id, { executionId: 'p'.repeat(80) });
+    const long = 'x'.repeat(60);
+    const first = await executions.createChild(parent, `${long}-one`, childFlow.id, {});
+    const second = await executions.createChild(parent, `${long}-two`, childFlow.id, {});
+    assert.notEqual(first.executionId, second.executionId);
+    assert.notEqual(first.executionId, parent.id);
+    assert.match(first.executionId, /^[A-Za-z0-9_-]{1,80}$/);
+    assert.deepEqual(
+      await executions.createChild(parent, `${long}-one`, childFlow.id, {}),
+      first,
+      'a redrive reuses it',
+    );
+  });
+});
