@@ -12,6 +12,8 @@ const statusChange = z.object({
   detail: z.object({
     status: z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']),
     input: z.string().nullish(),
+    /** Which run of the execution ended: 0, then one more per redrive. */
+    redriveCount: z.number().int().min(0).optional(),
     error: z.string().nullish(),
     cause: z.string().nullish(),
   }),
@@ -47,5 +49,5 @@ export const handler = middy<unknown, void, Error, Context>()
     if (!outcome) return;
     const { executionId } = executionInput.parse(JSON.parse(detail.input ?? '{}'));
     logger.appendKeys({ executionId });
-    await dependencies().engine.executions.ended(executionId, outcome);
+    await dependencies().engine.executions.ended(executionId, outcome, detail.redriveCount);
   });

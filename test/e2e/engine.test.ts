@@ -243,13 +243,21 @@ describe('flow engine through the native API', () => {
     const flowId = await createFlow({
       name: 'exit-codes',
       tasks: [
-        { name: 'three', kind: 'command', command: 'echo partial; exit 3', successExitCodes: [0, 3] },
+        {
+          name: 'three',
+          kind: 'command',
+          command: 'echo partial; exit 3',
+          successExitCodes: [0, 3],
+          retry: { maxRetries: 2, intervalSeconds: 0 },
+        },
         { name: 'four', kind: 'command', command: 'exit 4', dependsOn: ['three'] },
       ],
     });
     const view = await ended(await start(flowId));
     assert.equal(view.status, 'FAILED');
     assert.equal(taskOf(view, 'three').status, 'SUCCEEDED');
+    const ran = (await api('GET', `/v1/executions/${view.id}/logs?task=three&keyword=partial`)).body;
+    assert.equal((ran.items as unknown[]).length, 1, 'a success exit code is not retried as a failure');
     const four = taskOf(view, 'four');
     assert.equal(four.status, 'FAILED');
     assert.match(four.error?.cause ?? '', /command exited with 4/);

@@ -97,6 +97,26 @@ describe('execution service against a refusing orchestrator', () => {
     assert.ok(!(await executions.running()).includes('resume-fails'));
   });
 
+  it('ignores an end reported for the run before a resume (a late or repeated event)', async () => {
+    const flow = await flows.create('t', { name: 'h', tasks: [{ name: 'a', kind: 'pass' }] });
+    orchestrator.failRedrive = false;
+    await executions.start('t', flow.id, { executionId: 'late-event' });
+    await executions.ended(
+      'late-event',
+      { status: 'STOPPED', error: 'Sluice.Stopped', cause: 'operator' },
+      0,
+    );
+    await executions.resume('t', 'late-event');
+    await executions.ended('late-event', { status: 'STOPPED', error: 'States.Aborted', cause: 'late' }, 0);
+    assert.equal(
+      (await records.getExecution('late-event'))?.status,
+      'RUNNING',
+      'the stale event changed nothing',
+    );
+    await executions.ended('late-event', { status: 'SUCCEEDED' }, 1);
+    assert.equal((await records.getExecution('late-event'))?.status, 'SUCCEEDED');
+  });
+
   it('gives every subflow task its own child execution, whatever the names', async () => {
     const parentFlow = await flows.create('t', { name: 'p', tasks: [{ name: 'a', kind: 'pass' }] });
     const childFlow = await flows.create('t', { name: 'c', tasks: [{ name: 'a', kind: 'pass' }] });

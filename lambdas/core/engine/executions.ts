@@ -253,7 +253,7 @@ export class ExecutionService {
         throw conflict(`Execution ${id} is ${current.status}; only FAILED or STOPPED executions resume`);
       }
       const { endedAt: _ended, error: _error, ...rest } = current;
-      return { ...rest, status: 'RUNNING' };
+      return { ...rest, status: 'RUNNING', redrives: (current.redrives ?? 0) + 1 };
     });
     await this.markRunning(id);
     try {
@@ -269,12 +269,14 @@ export class ExecutionService {
   }
 
   /** Records how an execution ended (from the orchestrator); unfinished task runs end with it. */
-  async ended(id: string, reported: ExecutionOutcome): Promise<ExecutionRecord> {
+  async ended(id: string, reported: ExecutionOutcome, redriveCount?: number): Promise<ExecutionRecord> {
     const endedAt = this.now();
     const outcome = await this.explain(id, reported);
     let transitioned = false;
     const execution = await this.deps.records.updateExecution(id, (current) => {
-      transitioned = current.status === 'RUNNING';
+      // An end reported for a run before the latest resume (a late or repeated event) is stale.
+      const stale = redriveCount !== undefined && redriveCount < (current.redrives ?? 0);
+      transitioned = current.status === 'RUNNING' && !stale;
       return !transitioned
         ? current
         : {
@@ -294,7 +296,12 @@ export class ExecutionService {
     });
     // Told twice (e.g. stop through the API, then the orchestrator's own report): the first one counts,
     // unless its cleanup did not finish (the running marker goes last).
-    if (!transitioned && !(await this.deps.records.store.get(runningKey(id)))) return execution;
+    if (
+      !transitioned &&
+      (execution.status === 'RUNNING' || !(await this.deps.records.store.get(runningKey(id))))
+    ) {
+      return execution;
+    }
     const runs = await this.deps.records.listRuns(id);
     for (const run of runs.filter((candidate) => !finishedRun.includes(candidate.status))) {
       await this.deps.records.updateRun(id, run.task, (current) =>

@@ -39,6 +39,8 @@ export interface FlowVersion {
 
 export interface ExecutionRecord extends Execution {
   stateMachine: StateMachineRef;
+  /** How often it was resumed: an end reported for an earlier run is stale. */
+  redrives?: number;
 }
 
 export interface Gate {

@@ -320,8 +320,18 @@ export class TaskRunner {
   ): Promise<Prepared | undefined> {
     const { task, runName } = located;
     switch (task.kind) {
-      case 'command':
-        return { command: renderCommand(task.command, input) };
+      case 'command': {
+        const script = renderCommand(task.command, input);
+        // Step Functions (and its Retry) treat every non-zero exit as a failure: exit codes the task
+        // counts as success become 0 inside the container, so they are never retried or failed.
+        const alsoSuccess = task.successExitCodes.filter((code) => code !== 0);
+        return {
+          command:
+            alsoSuccess.length === 0
+              ? script
+              : `(${script}); code=$?; case $code in ${alsoSuccess.join('|')}) exit 0;; esac; exit $code`,
+        };
+      }
       case 'lambda':
         return { functionName: task.functionName, payload: input };
       case 'wait':
