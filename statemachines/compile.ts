@@ -298,12 +298,22 @@ export function compileTask(
     Next: name('complete'),
   };
   if (catches) {
+    // Fails the task for good (the runner throws Sluice.TaskFailed). When an execution resumed with
+    // RedriveExecution re-enters here, the runner answers `rerun` and the task is prepared again.
     states[name('failed')] = {
       Type: 'Task',
       Comment: `${T}: records why the ${task.kind} step failed`,
       Resource: resources.invoke,
       Parameters: invoke({ 'failure.$': '$.failure' }),
-      ...END,
+      ResultSelector: { 'rerun.$': '$.Payload.rerun' },
+      ResultPath: '$.recovery',
+      Next: name('rerun?'),
+    };
+    states[name('rerun?')] = {
+      Type: 'Choice',
+      Comment: `${T}: runs the task again after a resume`,
+      Choices: [{ Variable: '$.recovery.rerun', BooleanEquals: true, Next: name() }],
+      Default: name('done'),
     };
   }
   states[name('complete')] = {

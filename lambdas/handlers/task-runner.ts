@@ -43,7 +43,7 @@ export const taskActionSchema = z.discriminatedUnion('action', [
 
 /** The part of the context object (`$$`) the runner reads; the rest is dropped. */
 const stateContextSchema = z.object({
-  Execution: z.object({ Name: z.string().min(1) }),
+  Execution: z.object({ Name: z.string().min(1), RedriveCount: z.number().int().min(0).optional() }),
   State: z.object({ Name: z.string().min(1), RetryCount: z.number().int().min(0) }),
   Task: z.object({ Token: z.string().optional() }).optional(),
 });

@@ -358,6 +358,28 @@ describe('task runner', () => {
     );
     const bad = await records.getRun(id, 'bad');
     assert.equal(bad?.status, 'FAILED');
+    // The same failure step re-entered by RedriveExecution after a resume: the task runs again.
+    assert.deepEqual(
+      await runner.handle({
+        action: 'complete',
+        executionId: id,
+        task: 'bad',
+        failure: ecsFailure(2),
+        redriveCount: 1,
+      }),
+      { rerun: true },
+    );
+    // …but a repeated delivery within the same run still fails it.
+    await assert.rejects(
+      runner.handle({
+        action: 'complete',
+        executionId: id,
+        task: 'bad',
+        failure: ecsFailure(2),
+        redriveCount: 0,
+      }),
+      /command exited with 2/,
+    );
   });
 
   it('runs foreach iterations in their own scope with the item mapped in', async () => {

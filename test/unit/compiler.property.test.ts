@@ -546,7 +546,8 @@ describe('compileFlow over random DAGs', () => {
         const after = compileFlow(descriptorOf([...tasks, added]), OPTIONS);
         assertValidAsl(after);
         const growth = definitionBytes(after) - definitionBytes(before);
-        assert.ok(growth > 0 && growth <= 2600, `one ${String(extra.kind)} task added ${growth} bytes`);
+        // The largest kind (a command with 80-character names) takes about 2.6 KB.
+        assert.ok(growth > 0 && growth <= 3000, `one ${String(extra.kind)} task added ${growth} bytes`);
       }),
       { numRuns: 25 },
     );

@@ -191,6 +191,7 @@ describe('compileFlow: external kinds', () => {
       'job:done',
       'job:container',
       'job:failed',
+      'job:rerun?',
       'job:complete',
     ]);
     assert.deepEqual(prepare(definition, 'job'), {
@@ -228,8 +229,16 @@ describe('compileFlow: external kinds', () => {
       Comment: 'job: records why the command step failed',
       Resource: 'arn:aws:states:::lambda:invoke',
       Parameters: runnerParameters({ 'failure.$': '$.failure' }),
-      ResultSelector: {},
-      End: true,
+      ResultSelector: { 'rerun.$': '$.Payload.rerun' },
+      ResultPath: '$.recovery',
+      Next: 'job:rerun?',
+    });
+    // A resumed execution (RedriveExecution restarts at the failed state) prepares the task again.
+    assert.deepEqual(stateOf(definition, 'job:rerun?'), {
+      Type: 'Choice',
+      Comment: 'job: runs the task again after a resume',
+      Choices: [{ Variable: '$.recovery.rerun', BooleanEquals: true, Next: 'job' }],
+      Default: 'job:done',
     });
   });
 
@@ -306,6 +315,7 @@ describe('compileFlow: external kinds', () => {
       'cb:done',
       'cb:async',
       'cb:failed',
+      'cb:rerun?',
       'cb:complete',
     ]);
     assert.deepEqual(stateOf(definition, 'cb:async'), {

@@ -63,6 +63,8 @@ export interface TaskRunRecord extends TaskRun {
   token?: string;
   /** Downstream tasks a choice or return task disabled. */
   disabled?: string[];
+  /** The run of the execution (its redrive count) in which an external step failed the task. */
+  failedInRun?: number;
 }
 
 export interface TokenRecord {

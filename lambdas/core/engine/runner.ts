@@ -125,7 +125,7 @@ export class TaskRunner {
         return this.startAsync(execution, located, action.token, action.attempt);
       case 'complete':
         return action.failure
-          ? this.completeFailed(execution, located, action.failure)
+          ? this.completeFailed(execution, located, action.failure, action.redriveCount ?? 0)
           : this.complete(execution, located, action.result);
     }
   }
@@ -438,20 +438,42 @@ export class TaskRunner {
    * with a code the task counts as success (successExitCodes) still succeeds:
    * Step Functions fails runTask.sync on any non-zero exit.
    */
-  private async completeFailed(execution: ExecutionRecord, located: Located, failure: StepFailure) {
+  private async completeFailed(
+    execution: ExecutionRecord,
+    located: Located,
+    failure: StepFailure,
+    redriveCount: number,
+  ): Promise<{ rerun: boolean }> {
+    const recorded = await this.deps.records.getRun(execution.id, located.runName);
+    if (recorded?.status === 'FAILED' && (recorded.failedInRun ?? 0) < redriveCount) {
+      // RedriveExecution re-entered the failure step of an execution that was resumed: run it again.
+      await this.log(
+        execution.id,
+        'INFO',
+        located.runName,
+        `Task ${located.runName} runs again after the resume`,
+      );
+      return { rerun: true };
+    }
     const exitCode = exitCodeOf(failure.Cause);
     if (
       located.task.kind === 'command' &&
       exitCode !== undefined &&
       located.task.successExitCodes.includes(exitCode)
     ) {
-      return this.complete(execution, located, { exitCode });
+      await this.complete(execution, located, { exitCode });
+      return { rerun: false };
     }
     const reason =
       exitCode !== undefined
         ? `command exited with ${exitCode}`
         : `${failure.Error ?? 'error'}: ${summarize(failure.Cause)}`;
+    await this.deps.records.updateRun(execution.id, located.runName, (run) => ({
+      ...run,
+      failedInRun: redriveCount,
+    }));
     await this.failAttempt(execution, located, Number.MAX_SAFE_INTEGER, new AttemptError(reason));
+    return { rerun: false };
   }
 
   /** A waited-for subflow's output is its execution's final context. */

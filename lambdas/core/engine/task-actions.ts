@@ -57,6 +57,8 @@ export type TaskAction =
       result?: unknown;
       /** Set when the external step failed (its Catch): Step Functions' error and cause. */
       failure?: StepFailure;
+      /** Which run of the execution reports the failure (0, then one more per RedriveExecution). */
+      redriveCount?: number;
     });
 
 /** What a Catch hands on: the error name and its cause (often JSON, e.g. an ECS task description). */
@@ -71,7 +73,7 @@ export const taskRunName = ({ task, scope }: { task: string; scope?: string | un
 
 /** The part of Step Functions' context object (`$$`) the runner reads. */
 export interface StateContext {
-  Execution: { Name: string };
+  Execution: { Name: string; RedriveCount?: number };
   State: { Name: string; RetryCount: number };
   /** Present in `.waitForTaskToken` states. */
   Task?: { Token?: string };
@@ -146,6 +148,9 @@ export function taskActionOf(request: RunnerRequest, descriptor: FlowDescriptor)
         action: 'complete',
         ...('r' in input ? { result: input.r } : {}),
         ...(input.failure ? { failure: input.failure } : {}),
+        ...(input.failure && context.Execution.RedriveCount !== undefined
+          ? { redriveCount: context.Execution.RedriveCount }
+          : {}),
       };
   }
 }
