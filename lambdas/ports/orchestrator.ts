@@ -66,6 +66,3 @@ export class TaskTokenNotFound extends DomainError {
     this.reason = reason;
   }
 }
-
-export const isTaskTokenNotFound = (error: unknown): error is TaskTokenNotFound =>
-  error instanceof TaskTokenNotFound;
