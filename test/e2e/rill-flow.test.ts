@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,35 +22,12 @@ let executor: Server;
 let executorUrl = '';
 const asyncCalls: Array<{ headers: IncomingHttpHeaders; body: Json }> = [];
 
-const seedDescriptor = (origin: string) => `---
-version: 20230829
-workspace: demoFlowTest
-dagName: demoTest
-type: flow
-tasks:
-- category: function
-  name: startNode
-  next: endNode
-  resourceName: ${origin}/flow/sample/start_node.json
-  pattern: task_sync
-  inputMappings:
-  - target: $.input.right
-    source: $.context.right
-  - target: $.input.left
-    source: $.context.left
-  outputMappings:
-  - target: $.context.result_number
-    source: $.output.result_number
-- category: function
-  name: endNode
-  resourceName: ${origin}/flow/sample/end_node.json
-  pattern: task_sync
-  inputMappings:
-  - target: $.input.result_number
-    source: $.context.result_number
-  - target: $.input.expect_number
-    source: $.context.result_number
-`;
+/** The seed's example descriptor, its executors pointed at this runtime instead of 127.0.0.1:8080. */
+const seedDescriptor = (origin: string) =>
+  readFileSync(new URL('../fixtures/rill-seed-example.yaml', import.meta.url), 'utf8').replaceAll(
+    'http://127.0.0.1:8080',
+    origin,
+  );
 
 async function call(method: string, path: string, body?: string, contentType = 'application/json') {
   const response = await fetch(`${runtime.apiUrl}${path}`, {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import {
@@ -95,35 +96,7 @@ function assertIssue(issues: readonly ValidationIssue[], path: string, ...patter
 }
 
 // The seed's example (seed 003, "创建工作流"), with the indentation its extraction lost restored.
-const SEED_EXAMPLE = `---
-version: 20230829
-workspace: demoFlowTest
-dagName: demoTest
-type: flow
-tasks:
-- category: function
-  name: startNode
-  next: endNode
-  resourceName: http://127.0.0.1:8080/flow/sample/start_node.json
-  pattern: task_sync
-  inputMappings:
-  - target: $.input.right
-    source: $.context.right
-  - target: $.input.left
-    source: $.context.left
-  outputMappings:
-  - target: $.context.result_number
-    source: $.output.result_number
-- category: function
-  name: endNode
-  resourceName: http://127.0.0.1:8080/flow/sample/end_node.json
-  pattern: task_sync
-  inputMappings:
-  - target: $.input.result_number
-    source: $.context.result_number
-  - target: $.input.expect_number
-    source: $.context.result_number
-`;
+const SEED_EXAMPLE = readFileSync(new URL('../fixtures/rill-seed-example.yaml', import.meta.url), 'utf8');
 
 // The same text exactly as the seed document shows it (every line flush left).
 const SEED_AS_EXTRACTED = SEED_EXAMPLE.split('\n')
