@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type StandIns, standInClients, startStandIns } from '../../dev-server/stand-ins.ts';
-import { DynamoDbMetadataStore } from '../../lambdas/adapters/aws/dynamodb-metadata-store.ts';
-import { S3BlobStore } from '../../lambdas/adapters/aws/s3-blob-store.ts';
-import { ContextStore } from '../../lambdas/core/engine/context-store.ts';
 import { ExecutionService } from '../../lambdas/core/engine/executions.ts';
 import { FlowService } from '../../lambdas/core/engine/flows.ts';
-import { EngineRecords } from '../../lambdas/core/engine/records.ts';
+import type { EngineRecords } from '../../lambdas/core/engine/records.ts';
 import type { Orchestrator } from '../../lambdas/ports/orchestrator.ts';
+import { startEngineStores } from '../support/engine-stores.ts';
 
 /**
  * How executions behave when the orchestrator refuses (real stores, a
@@ -32,8 +29,7 @@ class ScriptedOrchestrator implements Orchestrator {
   async sendTaskHeartbeat() {}
 }
 
-let standIns: StandIns;
-let clients: ReturnType<typeof standInClients>;
+let stores: Awaited<ReturnType<typeof startEngineStores>>;
 let orchestrator: ScriptedOrchestrator;
 let executions: ExecutionService;
 let flows: FlowService;
@@ -41,17 +37,10 @@ let records: EngineRecords;
 
 describe('execution service against a refusing orchestrator', () => {
   before(async () => {
-    standIns = await startStandIns({
-      dataDir: undefined,
-      dynamodb: 'dynalite',
-      tableName: 'exec',
-      bucketName: 'exec-files',
-    });
-    clients = standInClients(standIns);
-    records = new EngineRecords(new DynamoDbMetadataStore(clients.documents, 'exec'));
+    stores = await startEngineStores('exec');
+    records = stores.records;
     orchestrator = new ScriptedOrchestrator();
-    const contexts = new ContextStore(records, new S3BlobStore(clients.s3, 'exec-files'));
-    executions = new ExecutionService({ records, contexts, orchestrator });
+    executions = new ExecutionService({ records, contexts: stores.contexts, orchestrator });
     flows = new FlowService({
       records,
       orchestrator,
@@ -59,8 +48,7 @@ describe('execution service against a refusing orchestrator', () => {
     });
   });
   after(async () => {
-    clients.destroy();
-    await standIns.stop();
+    await stores.stop();
   });
 
   it('ends an execution FAILED when its state machine does not start, and a retried start tries again', async () => {

@@ -2,17 +2,15 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { type StandIns, standInClients, startStandIns } from '../../dev-server/stand-ins.ts';
-import { DynamoDbMetadataStore } from '../../lambdas/adapters/aws/dynamodb-metadata-store.ts';
-import { S3BlobStore } from '../../lambdas/adapters/aws/s3-blob-store.ts';
 import { FetchHttpCaller } from '../../lambdas/adapters/fetch-http-caller.ts';
-import { ContextStore, inlineContextLimit } from '../../lambdas/core/engine/context-store.ts';
-import { EngineRecords, type ExecutionRecord } from '../../lambdas/core/engine/records.ts';
+import { type ContextStore, inlineContextLimit } from '../../lambdas/core/engine/context-store.ts';
+import type { EngineRecords, ExecutionRecord } from '../../lambdas/core/engine/records.ts';
 import { RunnerError, TaskRunner } from '../../lambdas/core/engine/runner.ts';
 import type { RunResult } from '../../lambdas/core/engine/task-actions.ts';
 import { type FlowDescriptor, flowDescriptorSchema } from '../../lambdas/core/flow/model.ts';
 import { runnerRequestSchema } from '../../lambdas/handlers/task-runner.ts';
 import type { Orchestrator } from '../../lambdas/ports/orchestrator.ts';
+import { startEngineStores } from '../support/engine-stores.ts';
 
 /**
  * The task runner against real stores (dynalite, s3rver) and a real HTTP
@@ -35,8 +33,7 @@ class RecordingOrchestrator implements Orchestrator {
   async sendTaskHeartbeat() {}
 }
 
-let standIns: StandIns;
-let clients: ReturnType<typeof standInClients>;
+let stores: Awaited<ReturnType<typeof startEngineStores>>;
 let records: EngineRecords;
 let contexts: ContextStore;
 let orchestrator: RecordingOrchestrator;
@@ -88,16 +85,9 @@ async function newExecution(document: unknown, context: Record<string, unknown> 
 
 describe('task runner', () => {
   before(async () => {
-    standIns = await startStandIns({
-      dataDir: undefined,
-      dynamodb: 'dynalite',
-      tableName: 'runner',
-      bucketName: 'runner-files',
-    });
-    clients = standInClients(standIns);
-    const store = new DynamoDbMetadataStore(clients.documents, 'runner');
-    records = new EngineRecords(store);
-    contexts = new ContextStore(records, new S3BlobStore(clients.s3, 'runner-files'));
+    stores = await startEngineStores('runner');
+    records = stores.records;
+    contexts = stores.contexts;
     executor = createServer((request, response) => {
       let body = '';
       request.on('data', (chunk) => {
@@ -124,8 +114,7 @@ describe('task runner', () => {
   });
   after(async () => {
     executor.close();
-    clients.destroy();
-    await standIns.stop();
+    await stores.stop();
   });
   beforeEach(() => {
     orchestrator = new RecordingOrchestrator();
