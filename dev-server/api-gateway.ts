@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Context } from 'aws-lambda';
 import { payloadTooLarge } from '../lambdas/core/errors.ts';
 import { envelopes } from '../lambdas/http/dialects/index.ts';
 import { logFault } from '../lambdas/http/logger.ts';
@@ -8,6 +7,7 @@ import { maxRequestBytes } from '../lambdas/http/request.ts';
 import type { RouteDefinition } from '../lambdas/http/route.ts';
 import { pathsOf } from '../lambdas/http/route.ts';
 import type { HttpEvent, HttpHandler, HttpResponse } from '../lambdas/http/route-handler.ts';
+import { lambdaContext } from './functions.ts';
 
 /**
  * A local stand-in for API Gateway (HTTP API, payload format 2.0): routes a
@@ -54,24 +54,6 @@ function compile(route: RouteDefinition, path: string): CompiledRoute {
 
 const textualMediaType =
   /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded|yaml|x-yaml)|[^;]*\+json|[^;]*\+xml)/i;
-
-function lambdaContext(functionName: string, requestId: string): Context {
-  const deadline = Date.now() + 29_000;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: requestId,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 async function readBody(request: IncomingMessage): Promise<Buffer | 'too-large'> {
   const declared = Number(request.headers['content-length'] ?? 0);

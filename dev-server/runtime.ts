@@ -1,18 +1,22 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDbMetadataStore } from '../lambdas/adapters/aws/dynamodb-metadata-store.ts';
 import { S3BlobStore } from '../lambdas/adapters/aws/s3-blob-store.ts';
 import { FetchHttpCaller } from '../lambdas/adapters/fetch-http-caller.ts';
 import { LocalOrchestrator } from '../lambdas/adapters/local/local-orchestrator.ts';
+import { LocalScheduler } from '../lambdas/adapters/local/local-scheduler.ts';
 import { installDependencies } from '../lambdas/composition/dependencies.ts';
 import { createRillFlow } from '../lambdas/composition/dialects.ts';
 import { createEngine, type Engine } from '../lambdas/composition/engine.ts';
 import { logFault } from '../lambdas/http/logger.ts';
 import type { RouteDefinition } from '../lambdas/http/route.ts';
-import type { HttpHandler } from '../lambdas/http/route-handler.ts';
+import type { HttpEvent, HttpResponse } from '../lambdas/http/route-handler.ts';
 import { fallbackRoute, routes } from '../lambdas/routes.ts';
 import { compileFlow } from '../statemachines/compile.ts';
 import { createLocalApiGateway } from './api-gateway.ts';
+import { lambdaContext, loadFunction } from './functions.ts';
+import { toS3Notification } from './s3-notifications.ts';
 import type { LocalSettings } from './settings.ts';
 import { standInClients, startStandIns } from './stand-ins.ts';
 
@@ -23,18 +27,10 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
-const handlerModules = new Map<string, Promise<HttpHandler>>();
-
-/** Imports a handler module exactly as Lambda would load its bundle: once, on first use. */
-function loadHandler(module: string): Promise<HttpHandler> {
-  let loaded = handlerModules.get(module);
-  if (!loaded) {
-    loaded = import(new URL(`../lambdas/handlers/${module}.ts`, import.meta.url).href).then(
-      (exports: { handler: HttpHandler }) => exports.handler,
-    );
-    handlerModules.set(module, loaded);
-  }
-  return loaded;
+/** Invokes a non-HTTP function (an event source's target) as Lambda would. */
+async function invoke(module: string, event: unknown): Promise<void> {
+  const handler = await loadFunction(module);
+  await handler(event, lambdaContext(module, randomUUID(), 900_000));
 }
 
 /**
@@ -80,10 +76,16 @@ export async function startLocalRuntime(settings: LocalSettings): Promise<LocalR
       }
     },
   });
+  // EventBridge Scheduler's stand-in: fires the function AWS's schedules invoke, with their event.
+  const scheduler = new LocalScheduler({
+    deliver: (event) => invoke('fire-trigger', event),
+    onError: (event, error) => logFault(`Cron trigger ${event.triggerId} could not start a run`, error),
+  });
   engine = createEngine({
     store,
     blobs,
     orchestrator,
+    scheduler,
     http: new FetchHttpCaller(),
     // Locally the runner is called in-process and commands run as child processes: these names
     // only label the states (without them the compiler refuses command tasks, as on AWS).
@@ -99,10 +101,16 @@ export async function startLocalRuntime(settings: LocalSettings): Promise<LocalR
   // Executions the last run of this server left running: resume each or end it FAILED.
   const flows = engine.flows;
   await engine.executions.resumeAfterRestart((flowId, version) => flows.redeploy(flowId, version));
+  // The files bucket notifies the function its AWS notification invokes.
+  standIns.onS3Event((event) => {
+    void invoke('s3-upload', toS3Notification(event)).catch((error: unknown) =>
+      logFault('An upload could not start its triggers', error),
+    );
+  });
   const server = createLocalApiGateway({
     routes: routes as readonly RouteDefinition[],
     fallback: fallbackRoute,
-    loadHandler,
+    loadHandler: (module) => loadFunction<HttpEvent, HttpResponse>(module),
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -115,6 +123,7 @@ export async function startLocalRuntime(settings: LocalSettings): Promise<LocalR
   }
   const { port } = server.address() as AddressInfo;
   apiUrl = `http://${settings.host}:${port}`;
+  await engine.triggers.restoreSchedules({ catchUp: settings.scheduleCatchUp });
   return {
     apiUrl,
     s3Endpoint: standIns.s3Endpoint,
@@ -122,6 +131,7 @@ export async function startLocalRuntime(settings: LocalSettings): Promise<LocalR
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await scheduler.stop();
       await orchestrator.shutdown();
       clients.destroy();
       await standIns.stop();

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { MAX_CATCH_UP } from '../lambdas/core/triggers/service.ts';
 
 const projectRoot = resolve(import.meta.dirname, '..');
 
@@ -21,6 +22,7 @@ const environmentSchema = z.object({
   SLUICE_TABLE_NAME: z.string().min(3).default('sluice'),
   SLUICE_BUCKET_NAME: z.string().min(3).default('sluice-files'),
   SLUICE_COMMAND_TASKS: flag,
+  SLUICE_SCHEDULE_CATCH_UP: z.coerce.number().int().min(0).max(MAX_CATCH_UP).default(0),
 });
 
 const loopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -37,6 +39,8 @@ export interface LocalSettings {
   bucketName: string;
   /** Command tasks run shell commands on this machine: on by default only when the API listens on loopback. */
   commandTasks: boolean;
+  /** Cron runs missed while the server was down that each trigger replays on start (0 = none). */
+  scheduleCatchUp: number;
 }
 
 export const settingsHelp = `Usage: npm start [-- --in-memory] [-- --dynamodb-local]
@@ -47,7 +51,8 @@ Environment (defaults in brackets):
   SLUICE_IN_MEMORY [false]         keep nothing on disk
   SLUICE_DYNAMODB [dynalite]       or dynamodb-local (AWS's DynamoDB Local; needs Java 17+)
   SLUICE_TABLE_NAME [sluice]       SLUICE_BUCKET_NAME [sluice-files]
-  SLUICE_COMMAND_TASKS [true on a loopback HOST, else false]   run command tasks as local processes`;
+  SLUICE_COMMAND_TASKS [true on a loopback HOST, else false]   run command tasks as local processes
+  SLUICE_SCHEDULE_CATCH_UP [0]     cron runs (at most ${MAX_CATCH_UP}) each trigger replays that were missed while stopped`;
 
 /** Local runtime settings from the environment and command-line flags (flags win). */
 export function readSettings(argv: string[] = process.argv.slice(2), env = process.env): LocalSettings {
@@ -82,6 +87,7 @@ export function readSettings(argv: string[] = process.argv.slice(2), env = proce
     tableName: e.SLUICE_TABLE_NAME,
     bucketName: e.SLUICE_BUCKET_NAME,
     commandTasks: e.SLUICE_COMMAND_TASKS ?? loopback(e.HOST),
+    scheduleCatchUp: e.SLUICE_SCHEDULE_CATCH_UP,
   };
 }
 
@@ -99,5 +105,6 @@ export const ephemeralSettings = (overrides: Partial<LocalSettings> = {}): Local
   tableName: 'sluice',
   bucketName: 'sluice-files',
   commandTasks: false,
+  scheduleCatchUp: 0,
   ...overrides,
 });

@@ -64,6 +64,11 @@ export interface StandInEndpoints {
 
 export interface StandIns extends StandInEndpoints {
   region: string;
+  /**
+   * Listens to the S3 stand-in's event notifications (s3rver's own shape:
+   * object keys are NOT URL-encoded, unlike S3's).
+   */
+  onS3Event(listener: (event: unknown) => void): void;
   /** Stops every stand-in and releases every handle (kills DynamoDB Local's JVM). */
   stop(): Promise<void>;
 }
@@ -99,6 +104,7 @@ interface S3rverOptions {
 }
 interface S3rverInstance {
   run(): Promise<{ address: string; port: number }>;
+  on(event: 'event', listener: (event: unknown) => void): void;
   close(): Promise<void>;
   httpServer?: Server;
 }
@@ -137,6 +143,10 @@ export async function startStandIns(options: StandInOptions): Promise<StandIns> 
 
     const s3 = await startS3rver(options.dataDir, options.s3Port ?? 0);
     stoppers.push(s3.stop);
+    const s3Listeners: ((event: unknown) => void)[] = [];
+    s3.server.on('event', (event) => {
+      for (const listener of s3Listeners) listener(event);
+    });
 
     const endpoints: StandInEndpoints = {
       dynamodbEndpoint: dynamo.endpoint,
@@ -156,6 +166,7 @@ export async function startStandIns(options: StandInOptions): Promise<StandIns> 
     return {
       ...endpoints,
       region,
+      onS3Event: (listener) => s3Listeners.push(listener),
       stop: () => {
         stopped ??= stopAll();
         return stopped;
@@ -379,7 +390,10 @@ function installDesShimForS3rver(): void {
   crypto.createDecipheriv = wrap(crypto.createDecipheriv.bind(crypto));
 }
 
-async function startS3rver(dataDir: string | undefined, port: number): Promise<RunningService> {
+async function startS3rver(
+  dataDir: string | undefined,
+  port: number,
+): Promise<RunningService & { server: S3rverInstance }> {
   installDesShimForS3rver();
   const S3rver = require('s3rver') as S3rverConstructor;
   let directory: string;
@@ -401,6 +415,7 @@ async function startS3rver(dataDir: string | undefined, port: number): Promise<R
   }
   return {
     endpoint: `http://${LOOPBACK}:${boundPort}`,
+    server,
     stop: async () => {
       const http = server.httpServer;
       const closing = server.close();

@@ -25,6 +25,10 @@ const configSchema = z.object({
   SLUICE_ECS_SECURITY_GROUP: z.string().min(1).optional(),
   /** ENABLED when command tasks run in public subnets without NAT (they need a public IP to pull images). */
   SLUICE_ECS_ASSIGN_PUBLIC_IP: z.enum(['ENABLED', 'DISABLED']).optional(),
+  /** Cron triggers on AWS (set on the functions that create, change or delete triggers). */
+  SLUICE_SCHEDULE_GROUP: z.string().min(1).optional(),
+  SLUICE_SCHEDULER_ROLE_ARN: z.string().min(1).optional(),
+  SLUICE_FIRE_TRIGGER_FUNCTION_ARN: z.string().min(1).optional(),
 });
 
 /** Where flows run on AWS; absent locally, where the in-process orchestrator needs none of it. */
@@ -39,6 +43,13 @@ export interface EngineConfig {
   ecsAssignPublicIp: boolean;
 }
 
+/** Where cron triggers' schedules live on AWS and what they invoke. */
+export interface ScheduleConfig {
+  groupName: string;
+  roleArn: string;
+  targetArn: string;
+}
+
 export interface SluiceConfig {
   tableName: string;
   bucketName: string;
@@ -47,6 +58,7 @@ export interface SluiceConfig {
   s3Endpoint: string | undefined;
   publicUrl: string | undefined;
   engine: EngineConfig | undefined;
+  schedules: ScheduleConfig | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
@@ -76,6 +88,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
             ecsAssignPublicIp: c.SLUICE_ECS_ASSIGN_PUBLIC_IP === 'ENABLED',
           }
         : undefined,
+    schedules:
+      c.SLUICE_SCHEDULE_GROUP && c.SLUICE_SCHEDULER_ROLE_ARN && c.SLUICE_FIRE_TRIGGER_FUNCTION_ARN
+        ? {
+            groupName: c.SLUICE_SCHEDULE_GROUP,
+            roleArn: c.SLUICE_SCHEDULER_ROLE_ARN,
+            targetArn: c.SLUICE_FIRE_TRIGGER_FUNCTION_ARN,
+          }
+        : undefined,
   };
 }
 
@@ -92,4 +112,7 @@ export const configVariables = {
   ecsSubnets: 'SLUICE_ECS_SUBNETS',
   ecsSecurityGroup: 'SLUICE_ECS_SECURITY_GROUP',
   ecsAssignPublicIp: 'SLUICE_ECS_ASSIGN_PUBLIC_IP',
+  scheduleGroup: 'SLUICE_SCHEDULE_GROUP',
+  schedulerRoleArn: 'SLUICE_SCHEDULER_ROLE_ARN',
+  fireTriggerFunctionArn: 'SLUICE_FIRE_TRIGGER_FUNCTION_ARN',
 } as const;

@@ -4,6 +4,7 @@ import {
   aslDocument,
   completeTaskBody,
   contextView,
+  createTriggerBody,
   executionIdPath,
   executionPage,
   executionView,
@@ -20,6 +21,10 @@ import {
   startExecutionBody,
   stopBody,
   tokenOutcome,
+  triggerIdPath,
+  triggerList,
+  triggerView,
+  updateTriggerBody,
   validationReport,
 } from './schemas/native.ts';
 import { healthStatus, nativeError, swaggerAssetPath } from './schemas/platform.ts';
@@ -31,6 +36,8 @@ const clash = { description: 'The resource is in the wrong state', schema: nativ
 /** What the engine's API functions touch: records in the table, large contexts in the bucket, Step Functions. */
 const deployAccess = { metadata: 'write', blobs: 'write', orchestrator: 'deploy' } as const;
 const runAccess = { metadata: 'write', blobs: 'write', orchestrator: 'run' } as const;
+/** Triggers: their records, and the EventBridge schedules of cron triggers. */
+const triggerAccess = { metadata: 'write', schedules: 'manage' } as const;
 
 /**
  * The route table: the single list of every HTTP endpoint. The CDK API
@@ -156,7 +163,7 @@ export const routes = [
     tags: ['flows'],
     request: { path: flowIdPath },
     responses: { 204: { description: 'Deleted' }, 404: missing },
-    access: { metadata: 'write' },
+    access: triggerAccess,
   },
   {
     id: 'getFlowAsl',
@@ -296,6 +303,66 @@ export const routes = [
     access: runAccess,
   },
   {
+    id: 'createTrigger',
+    method: 'POST',
+    path: '/v1/flows/{flowId}/triggers',
+    handler: 'create-trigger',
+    dialect: 'native',
+    summary: 'Start the flow on a cron schedule or on uploads under a key prefix of the files bucket',
+    tags: ['triggers'],
+    request: { path: flowIdPath, body: createTriggerBody },
+    responses: { 201: { description: 'Created', schema: triggerView }, 400: refused, 404: missing },
+    access: triggerAccess,
+  },
+  {
+    id: 'listTriggers',
+    method: 'GET',
+    path: '/v1/flows/{flowId}/triggers',
+    handler: 'list-triggers',
+    dialect: 'native',
+    summary: "The flow's triggers, oldest first",
+    tags: ['triggers'],
+    request: { path: flowIdPath },
+    responses: { 200: { description: 'The triggers', schema: triggerList }, 404: missing },
+    access: { metadata: 'read' },
+  },
+  {
+    id: 'getTrigger',
+    method: 'GET',
+    path: '/v1/triggers/{triggerId}',
+    handler: 'get-trigger',
+    dialect: 'native',
+    summary: 'One trigger, with its next fire times',
+    tags: ['triggers'],
+    request: { path: triggerIdPath },
+    responses: { 200: { description: 'The trigger', schema: triggerView }, 404: missing },
+    access: { metadata: 'read' },
+  },
+  {
+    id: 'updateTrigger',
+    method: 'PATCH',
+    path: '/v1/triggers/{triggerId}',
+    handler: 'update-trigger',
+    dialect: 'native',
+    summary: 'Enable or disable a trigger (a disabled schedule stays defined but does not fire)',
+    tags: ['triggers'],
+    request: { path: triggerIdPath, body: updateTriggerBody },
+    responses: { 200: { description: 'Changed', schema: triggerView }, 400: refused, 404: missing },
+    access: triggerAccess,
+  },
+  {
+    id: 'deleteTrigger',
+    method: 'DELETE',
+    path: '/v1/triggers/{triggerId}',
+    handler: 'delete-trigger',
+    dialect: 'native',
+    summary: 'Delete a trigger and its schedule',
+    tags: ['triggers'],
+    request: { path: triggerIdPath },
+    responses: { 204: { description: 'Deleted' }, 404: missing },
+    access: triggerAccess,
+  },
+  {
     id: 'rillAddDescriptor',
     method: 'POST',
     path: '/flow/bg/manage/descriptor/add_descriptor.json',
@@ -416,6 +483,49 @@ export const routes = [
     request: { query: rill.triggerQuery },
     responses: { 200: { description: 'Accepted', schema: rill.okResult } },
     access: runAccess,
+  },
+  {
+    id: 'rillAddTrigger',
+    method: 'POST',
+    path: '/flow/trigger/add_trigger.json',
+    handler: 'rill-add-trigger',
+    dialect: 'rill-flow',
+    summary: 'Add a trigger task: cron (body {cron, context}) or s3 uploads (body {prefix, suffix, context})',
+    request: { query: rill.addTriggerQuery, body: rill.addTriggerBody },
+    responses: {
+      200: {
+        description: '{"code":0,"data":{"task_id":…}} or {"code":-1,"err_msg":…}',
+        schema: rill.triggerResult,
+      },
+    },
+    access: triggerAccess,
+  },
+  {
+    id: 'rillCancelTrigger',
+    method: 'POST',
+    path: '/flow/trigger/cancel_trigger.json',
+    handler: 'rill-cancel-trigger',
+    dialect: 'rill-flow',
+    summary: 'Cancel a trigger task',
+    request: { query: rill.cancelTriggerQuery },
+    responses: {
+      200: {
+        description: '{"code":0}, or {"code":-1,"message":…} for an unknown task',
+        schema: rill.triggerResult,
+      },
+    },
+    access: triggerAccess,
+  },
+  {
+    id: 'rillGetTriggerTasks',
+    method: 'GET',
+    path: '/flow/trigger/get_trigger_tasks.json',
+    handler: 'rill-get-trigger-tasks',
+    dialect: 'rill-flow',
+    summary: 'The trigger tasks of one type, keyed by task id',
+    request: { query: rill.triggerTasksQuery },
+    responses: { 200: { description: '{"code":0,"data":{task_id: {...}}}', schema: rill.triggerResult } },
+    access: { metadata: 'read' },
   },
   {
     id: 'rillSampleStart',

@@ -18,6 +18,7 @@ export function createRillFlow(
     store,
     flows: engine.flows,
     executions: engine.executions,
+    triggers: engine.triggers,
     http: new FetchHttpCaller(),
     translate: (yaml) =>
       parseRillDescriptor(yaml, {

@@ -4,15 +4,18 @@ import { FlowService } from '../core/engine/flows.ts';
 import { EngineRecords } from '../core/engine/records.ts';
 import { TaskRunner } from '../core/engine/runner.ts';
 import type { FlowDescriptor } from '../core/flow/model.ts';
+import { TriggerService } from '../core/triggers/service.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { HttpCaller } from '../ports/http-caller.ts';
 import type { MetadataStore } from '../ports/metadata-store.ts';
 import type { AslDefinition, Orchestrator } from '../ports/orchestrator.ts';
+import type { Scheduler } from '../ports/scheduler.ts';
 
 export interface Engine {
   flows: FlowService;
   executions: ExecutionService;
   runner: TaskRunner;
+  triggers: TriggerService;
 }
 
 /**
@@ -23,6 +26,7 @@ export function createEngine(ports: {
   store: MetadataStore;
   blobs: BlobStore;
   orchestrator: Orchestrator;
+  scheduler: Scheduler;
   http: HttpCaller;
   compile: (descriptor: FlowDescriptor) => AslDefinition;
 }): Engine {
@@ -30,9 +34,19 @@ export function createEngine(ports: {
   const contexts = new ContextStore(records, ports.blobs);
   const descriptors = new Map<string, Promise<FlowDescriptor>>();
   const executions = new ExecutionService({ records, contexts, orchestrator: ports.orchestrator });
-  return {
-    flows: new FlowService({ records, orchestrator: ports.orchestrator, compile: ports.compile }),
+  const flows = new FlowService({ records, orchestrator: ports.orchestrator, compile: ports.compile });
+  const triggers = new TriggerService({
+    records,
     executions,
+    scheduler: ports.scheduler,
+    bucket: ports.blobs.bucket,
+  });
+  // A deleted flow's triggers go with it: nothing would start it any more.
+  flows.onDeleting((tenant, flowId) => triggers.cancelAll(tenant, flowId));
+  return {
+    flows,
+    executions,
+    triggers,
     runner: new TaskRunner({
       startChild: (parent, runName, flowId, input) => executions.createChild(parent, runName, flowId, input),
       records,

@@ -15,6 +15,8 @@ export interface RouteAccess {
    * their role); `run` starts, stops, redrives executions and answers task tokens.
    */
   orchestrator?: 'deploy' | 'run';
+  /** EventBridge Scheduler: create, update and delete the schedules of cron triggers. */
+  schedules?: 'manage';
 }
 
 export interface ResponseSpec {

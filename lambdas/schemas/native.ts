@@ -74,6 +74,13 @@ export const executionView = z
     startedAt: z.string(),
     endedAt: z.string().optional(),
     error: executionError.optional(),
+    trigger: z
+      .object({
+        id: z.string(),
+        firedFor: z.string().describe('The scheduled time (cron) or s3://bucket/key (upload)'),
+      })
+      .optional()
+      .describe('Set when a trigger started the execution'),
     progress: z.number().int().min(0).max(100).optional(),
     tasks: z
       .array(
@@ -141,3 +148,64 @@ export const heartbeatBody = z.object({ token: z.string().min(1) });
 export const tokenOutcome = z
   .object({ delivered: z.boolean(), reason: z.string().optional() })
   .meta({ id: 'CallbackOutcome' });
+
+export const triggerIdPath = z.object({ triggerId: z.string().min(1).max(200) });
+
+const triggerParameters = z
+  .record(z.string(), z.unknown())
+  .default({})
+  .describe(
+    'Start parameters of every execution (an upload adds `s3: {bucket, key, size, etag, eventTime}`)',
+  );
+
+export const createTriggerBody = z
+  .discriminatedUnion('type', [
+    z.object({
+      type: z.literal('cron'),
+      schedule: z
+        .string()
+        .min(1)
+        .describe(
+          'Unix 5-field (`0 2 * * *`), 6-field with seconds (`0 * * * * *`), Quartz 7-field (`0 0 0 * * ? *`), ' +
+            'or AWS `cron(...)`/`rate(...)`; at most once a minute',
+        ),
+      timezone: z.string().min(1).optional().describe('IANA time zone of the cron fields; UTC by default'),
+      start: z.iso.datetime({ offset: true }).optional().describe('No run before this instant'),
+      end: z.iso.datetime({ offset: true }).optional().describe('No run at or after this instant'),
+      parameters: triggerParameters,
+      enabled: z.boolean().default(true),
+    }),
+    z.object({
+      type: z.literal('s3'),
+      prefix: z.string().describe('Key prefix in the files bucket; not empty, overlapping no other trigger'),
+      suffix: z.string().optional().describe('Key suffix, e.g. `.csv`'),
+      parameters: triggerParameters,
+      enabled: z.boolean().default(true),
+    }),
+  ])
+  .meta({ id: 'NewTrigger' });
+
+export const updateTriggerBody = z.object({ enabled: z.boolean() }).meta({ id: 'TriggerUpdate' });
+
+export const triggerView = z
+  .object({
+    id: z.string(),
+    flowId: z.string(),
+    type: z.enum(['cron', 's3']),
+    schedule: z.string().optional(),
+    awsExpression: z.string().optional().describe('The EventBridge Scheduler expression it runs as'),
+    timezone: z.string().optional(),
+    start: z.string().optional(),
+    end: z.string().optional(),
+    bucket: z.string().optional().describe('Where uploads start it (S3 triggers)'),
+    prefix: z.string().optional(),
+    suffix: z.string().optional(),
+    parameters: z.record(z.string(), z.unknown()),
+    enabled: z.boolean(),
+    createdAt: z.string(),
+    lastFiredFor: z.string().optional(),
+    nextFireTimes: z.array(z.string()).optional().describe('The next three runs (cron, when enabled)'),
+  })
+  .meta({ id: 'Trigger' });
+
+export const triggerList = z.object({ items: z.array(triggerView) }).meta({ id: 'TriggerList' });

@@ -114,3 +114,32 @@ export const sampleEndInput = z.object({
   result_number: z.coerce.number(),
   expect_number: z.coerce.number(),
 });
+
+/** The trigger family: Rill Flow's `cron`, and `s3` (uploads to Sluice's files bucket). */
+const triggerType = z.enum(['cron', 's3']).describe('触发器类型: cron 或 s3');
+
+export const addTriggerQuery = z.object({
+  type: triggerType,
+  descriptor_id: name.describe('工作流ID'),
+  callback: z.string().trim().url().optional().describe('每次执行完成后的回调地址'),
+  resource_check: z.string().optional().describe('资源检测规则'),
+});
+export const addTriggerBody = z
+  .record(z.string(), z.unknown())
+  .default({})
+  .describe(
+    'cron: {"cron": "0 * * * * *", "context": {...}}; s3: {"prefix": "in/", "suffix": ".csv", "context": {...}}',
+  );
+export const triggerResult = z
+  .object({
+    code: z.number().int(),
+    data: z.record(z.string(), z.unknown()).optional(),
+    err_msg: z.string().optional(),
+    message: z.string().optional(),
+  })
+  .meta({ id: 'RillTriggerResult' });
+export const cancelTriggerQuery = z.object({
+  type: triggerType,
+  task_id: name.describe('add_trigger 返回的 task_id'),
+});
+export const triggerTasksQuery = z.object({ type: triggerType });

@@ -179,7 +179,7 @@ tasks:
       '{"result_type":"SUCCESS"}',
     );
     assert.equal(again.status, 400, 'a finish.json for a finished task is refused in Rill Flow’s shape');
-    assert.equal(again.body.error_code, 10);
+    assert.equal(again.body.error_code, 30110);
     assert.match(String(again.body.error), /ask is SUCCEEDED/);
   });
 
@@ -239,13 +239,13 @@ tasks:
       'version: 1',
     );
     assert.equal(missing.status, 422);
-    assert.equal(missing.body.error_code, 9);
+    assert.equal(missing.body.error_code, 30109);
     assert.match(String(missing.body.error), /business_id/);
     assert.ok(missing.body.request_id);
 
     const broken = await addDescriptor('tasks: [unclosed', 'business_id=b&feature_name=f');
     assert.equal(broken.status, 400);
-    assert.equal(broken.body.error_code, 9);
+    assert.equal(broken.body.error_code, 30109);
     assert.match(String(broken.body.error), /line \d+, column \d+/);
 
     const badCategory = await addDescriptor(
@@ -280,7 +280,7 @@ tasks:
 
     const unknownExecution = await call('GET', '/flow/get.json?execution_id=nobody:nothing_c_1');
     assert.equal(unknownExecution.status, 400);
-    assert.equal(unknownExecution.body.error_code, 9);
+    assert.equal(unknownExecution.body.error_code, 30109);
   });
 
   it('serves Swagger UI at /swagger-ui.html, as the seed promises', async () => {

@@ -96,7 +96,7 @@ describe('route handler chain', () => {
     assert.equal((await call('enos', bad)).body.status, 62102);
     const rill = await call('rill-flow', bad);
     assert.equal(rill.status, 400);
-    assert.equal(rill.body.error_code, 9);
+    assert.equal(rill.body.error_code, 30109);
     assert.equal(rill.body.request_id, 'req-1');
     const native = (await call('native', bad)).body;
     assert.equal(native.error.code, 'BAD_REQUEST');

@@ -7,7 +7,7 @@ import {
   TaskTokenNotFound,
 } from '../../ports/orchestrator.ts';
 import { conflict, DomainError, notFound } from '../errors.ts';
-import type { ExecutionStatus, LogEntry, LogLevel, TaskRunStatus } from '../flow/model.ts';
+import type { ExecutionStatus, LogEntry, LogLevel, TaskRunStatus, TriggerOrigin } from '../flow/model.ts';
 import type { ContextStore } from './context-store.ts';
 import type { JsonObject } from './json-path.ts';
 import type { EngineRecords, ExecutionRecord, TaskRunRecord } from './records.ts';
@@ -88,7 +88,12 @@ export class ExecutionService {
   async start(
     tenant: string,
     flowId: string,
-    options: { parameters?: JsonObject; executionId?: string; version?: number } = {},
+    options: {
+      parameters?: JsonObject;
+      executionId?: string;
+      version?: number;
+      trigger?: TriggerOrigin;
+    } = {},
   ): Promise<ExecutionRecord> {
     if (options.executionId) {
       const existing = await this.deps.records.getExecution(options.executionId);
@@ -115,6 +120,7 @@ export class ExecutionService {
       parameters: options.parameters ?? {},
       startedAt: this.now(),
       stateMachine: version.stateMachine,
+      ...(options.trigger ? { trigger: options.trigger } : {}),
     };
     // The record first: a concurrent start with the same id loses here, before touching the context.
     try {
@@ -131,7 +137,8 @@ export class ExecutionService {
       ...execution.parameters,
     }));
     await this.markRunning(execution.id);
-    await this.log(execution.id, 'INFO', `Execution of flow ${flowId} v${version.version} started`);
+    const origin = options.trigger ? ` by trigger ${options.trigger.id} for ${options.trigger.firedFor}` : '';
+    await this.log(execution.id, 'INFO', `Execution of flow ${flowId} v${version.version} started${origin}`);
     await this.launch(execution);
     return execution;
   }

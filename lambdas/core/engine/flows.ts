@@ -45,6 +45,7 @@ export function parseDescriptor(document: unknown): FlowDescriptor {
  */
 export class FlowService {
   readonly deps: FlowServiceDependencies;
+  private readonly deletingHooks: ((tenant: string, flowId: string) => Promise<unknown>)[] = [];
   constructor(deps: FlowServiceDependencies) {
     this.deps = deps;
   }
@@ -125,9 +126,15 @@ export class FlowService {
     };
   }
 
+  /** Told before a flow is deleted (its triggers are cancelled). */
+  onDeleting(hook: (tenant: string, flowId: string) => Promise<unknown>): void {
+    this.deletingHooks.push(hook);
+  }
+
   async delete(tenant: string, id: string): Promise<void> {
     const head = await this.deps.records.getFlowHead(id);
     if (!head || head.data.tenant !== tenant) throw notFound(`Flow ${id} does not exist`);
+    for (const hook of this.deletingHooks) await hook(tenant, id);
     await this.deps.records.deleteFlow(id);
   }
 }

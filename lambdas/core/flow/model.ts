@@ -239,6 +239,14 @@ export interface Execution {
   startedAt: string;
   endedAt?: string;
   error?: ExecutionError;
+  /** Set when a trigger started it: which one, and for what (a scheduled time or an uploaded object). */
+  trigger?: TriggerOrigin;
+}
+
+export interface TriggerOrigin {
+  id: string;
+  /** The scheduled time (ISO) of a cron trigger, or `s3://bucket/key` of an upload. */
+  firedFor: string;
 }
 
 export const taskRunStatuses = [

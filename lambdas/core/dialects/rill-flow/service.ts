@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import type { HttpCaller } from '../../../ports/http-caller.ts';
 import type { MetadataStore } from '../../../ports/metadata-store.ts';
 import type { ExecutionService } from '../../engine/executions.ts';
@@ -7,7 +8,9 @@ import type { JsonObject } from '../../engine/json-path.ts';
 import { mapInput } from '../../engine/mappings.ts';
 import type { ExecutionRecord, TaskRunRecord } from '../../engine/records.ts';
 import { DomainError, notFound, validationFailed } from '../../errors.ts';
-import type { FlowDescriptor, Mapping } from '../../flow/model.ts';
+import type { FlowDescriptor, Mapping, TriggerOrigin } from '../../flow/model.ts';
+import { uuidFromKey } from '../../ids.ts';
+import type { TriggerService } from '../../triggers/service.ts';
 
 /**
  * Rill Flow (seed 003) on the canonical engine. A descriptor id is
@@ -37,7 +40,13 @@ export interface RillFlowDependencies {
   translate: (yaml: string) => TranslatedDescriptor;
   /** Posts completion callbacks. */
   http: HttpCaller;
+  triggers: TriggerService;
 }
+
+/** What a Rill trigger task submits: the descriptor id and callback it was added with. */
+const triggerTarget = z.object({ descriptor_id: z.string(), callback: z.string().optional() });
+const targetOf = (target: string) => triggerTarget.parse(JSON.parse(target));
+const rillStarter = 'rill-flow';
 
 interface DescriptorVersion {
   descriptorId: string;
@@ -73,6 +82,18 @@ export class RillFlowService {
   constructor(deps: RillFlowDependencies) {
     this.deps = deps;
     deps.executions.onEnded((execution) => this.notifyEnded(execution));
+    // Trigger tasks submit as a client would, so their executions have Rill ids.
+    deps.triggers.registerStarter(rillStarter, async ({ trigger, context, runKey, origin }) => {
+      const target = targetOf(trigger.target);
+      const { execution_id } = await this.submit({
+        descriptorId: target.descriptor_id,
+        context,
+        ...(target.callback ? { callback: target.callback } : {}),
+        runKey,
+        trigger: origin,
+      });
+      return execution_id;
+    });
   }
 
   /**
@@ -201,12 +222,22 @@ export class RillFlowService {
     return [...new Set(page.items.map((item) => item.collection?.order ?? ''))].filter(Boolean);
   }
 
-  /** submit.json: starts the descriptor's flow version with the body as its context. */
-  async submit(input: { descriptorId: string; context: JsonObject; callback?: string }) {
+  /**
+   * submit.json: starts the descriptor's flow version with the body as its
+   * context. A trigger passes `runKey`: the ids derive from it, so a repeated
+   * firing finds the execution it started instead of starting another.
+   */
+  async submit(input: {
+    descriptorId: string;
+    context: JsonObject;
+    callback?: string;
+    runKey?: string;
+    trigger?: TriggerOrigin;
+  }) {
     const version = await this.resolve(input.descriptorId);
     const { business, feature } = this.parseId(input.descriptorId);
-    const rillId = `${business}:${feature}_c_${randomUUID()}`;
-    const engineId = randomUUID();
+    const rillId = `${business}:${feature}_c_${input.runKey ? uuidFromKey(`rill|${input.runKey}`) : randomUUID()}`;
+    const engineId = input.runKey ? uuidFromKey(`engine|${input.runKey}`) : randomUUID();
     const declared = this.deps.translate(version.yaml).callback;
     const url = input.callback ?? declared?.url;
     const link: ExecutionLink = {
@@ -217,11 +248,11 @@ export class RillFlowService {
         ? { callback: { url, fullContext: declared?.fullContext ?? false, input: declared?.input ?? [] } }
         : {}),
     };
-    await this.deps.store.create({
+    await this.createOnce({
       key: { partition: `rill#engine#${engineId}`, sort: 'link' },
       data: { rillId },
     });
-    await this.deps.store.create({
+    await this.createOnce({
       key: { partition: `rill#execution#${rillId}`, sort: 'link' },
       collection: {
         name: `rill#executions#${business}:${feature}`,
@@ -233,8 +264,113 @@ export class RillFlowService {
       parameters: input.context,
       executionId: engineId,
       version: version.flowVersion,
+      ...(input.trigger ? { trigger: input.trigger } : {}),
     });
     return { execution_id: rillId };
+  }
+
+  /** Creates an item unless a repeated call already did. */
+  private async createOnce(item: Parameters<MetadataStore['create']>[0]): Promise<void> {
+    try {
+      await this.deps.store.create(item);
+    } catch (error) {
+      if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+    }
+  }
+
+  /**
+   * add_trigger.json: `cron` (body `{cron, context}`, Rill's 6-field cron or
+   * any syntax of the schedule model) or `s3` (body `{prefix, suffix, context}`).
+   * Refused input is answered in the family's own shape, `{code: -1, err_msg}`.
+   */
+  async addTrigger(input: {
+    type: 'cron' | 's3';
+    descriptorId: string;
+    callback?: string;
+    body: JsonObject;
+  }): Promise<JsonObject> {
+    try {
+      const version = await this.resolve(input.descriptorId);
+      const context = input.body.context ?? {};
+      if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+        throw validationFailed('context must be a JSON object');
+      }
+      const common = {
+        tenant: rillTenant,
+        flowId: version.flowId,
+        starter: rillStarter,
+        target: JSON.stringify({
+          descriptor_id: input.descriptorId.trim(),
+          ...(input.callback ? { callback: input.callback } : {}),
+        }),
+        context: context as JsonObject,
+      };
+      const text = (field: string): string | undefined => {
+        const value = input.body[field];
+        if (value === undefined || value === null) return undefined;
+        if (typeof value !== 'string') throw validationFailed(`${field} must be a string`);
+        return value;
+      };
+      // Rill Flow numbers trigger tasks 1, 2, 3…
+      const id = String(await this.deps.store.nextSequence('rill#trigger'));
+      if (input.type === 'cron') {
+        const cron = text('cron');
+        if (!cron) throw validationFailed('cron is required in the body, e.g. {"cron": "0 * * * * *"}');
+        const timezone = text('timezone');
+        await this.deps.triggers.create({
+          ...common,
+          id,
+          type: 'cron',
+          cron: { expression: cron, ...(timezone ? { timezone } : {}) },
+        });
+      } else {
+        const suffix = text('suffix');
+        await this.deps.triggers.create({
+          ...common,
+          id,
+          type: 's3',
+          s3: { prefix: text('prefix') ?? '', ...(suffix ? { suffix } : {}) },
+        });
+      }
+      return { code: 0, data: { task_id: id } };
+    } catch (error) {
+      if (error instanceof DomainError && (error.kind === 'validation' || error.kind === 'not-found')) {
+        return { code: -1, err_msg: error.message };
+      }
+      throw error;
+    }
+  }
+
+  /** cancel_trigger.json: `{code: 0}`, or `{code: -1, message}` for an unknown task of that type. */
+  async cancelTrigger(input: { type: 'cron' | 's3'; taskId: string }): Promise<JsonObject> {
+    const trigger = await this.deps.triggers.get(rillTenant, input.taskId.trim()).catch((error: unknown) => {
+      if (error instanceof DomainError && error.kind === 'not-found') return undefined;
+      throw error;
+    });
+    if (!trigger || trigger.type !== input.type) {
+      return { code: -1, message: `${input.type} trigger task ${input.taskId} does not exist` };
+    }
+    await this.deps.triggers.cancel(rillTenant, trigger.id);
+    return { code: 0 };
+  }
+
+  /** get_trigger_tasks.json: the tasks of one type, keyed by task id, each as it was added. */
+  async getTriggerTasks(type: 'cron' | 's3'): Promise<JsonObject> {
+    const triggers = await this.deps.triggers.list(rillTenant, { type });
+    const data: JsonObject = {};
+    for (const trigger of triggers) {
+      const target = targetOf(trigger.target);
+      data[trigger.id] = {
+        ...(trigger.cron ? { cron: trigger.cron.expression, timezone: trigger.cron.timezone } : {}),
+        ...(trigger.s3
+          ? { prefix: trigger.s3.prefix, ...(trigger.s3.suffix ? { suffix: trigger.s3.suffix } : {}) }
+          : {}),
+        context: trigger.context,
+        descriptor_id: target.descriptor_id,
+        ...(target.callback ? { callback: target.callback } : {}),
+      };
+    }
+    return { code: 0, data };
   }
 
   private async link(executionId: string): Promise<ExecutionLink> {

@@ -1,0 +1,86 @@
+import {
+  CreateScheduleCommand,
+  type CreateScheduleInput,
+  DeleteScheduleCommand,
+  type SchedulerClient,
+  UpdateScheduleCommand,
+} from '@aws-sdk/client-scheduler';
+import type { ScheduleEntry, Scheduler } from '../../ports/scheduler.ts';
+
+export interface EventBridgeSchedulerOptions {
+  client: SchedulerClient;
+  /** Sluice's one schedule group. */
+  groupName: string;
+  /** The function every schedule invokes (lambdas/handlers/fire-trigger.ts). */
+  targetArn: string;
+  /** The role EventBridge Scheduler assumes: it may invoke that function and nothing else. */
+  roleArn: string;
+}
+
+/**
+ * EventBridge Scheduler substitutes this with the scheduled time (not the
+ * delivery time), so a retried delivery carries the same instant and the
+ * trigger starts no second execution.
+ */
+export const scheduledTimeAttribute = '<aws.scheduler.scheduled-time>';
+
+const errorName = (error: unknown): string | undefined => (error instanceof Error ? error.name : undefined);
+
+/** Schedule names allow [0-9a-zA-Z-_.] and 64 characters; trigger ids (UUIDs, numbers) fit. */
+export const scheduleNameOf = (triggerId: string): string => `trigger-${triggerId}`;
+
+/** The Scheduler port on Amazon EventBridge Scheduler: one schedule per cron trigger. */
+export class EventBridgeScheduler implements Scheduler {
+  readonly options: EventBridgeSchedulerOptions;
+  constructor(options: EventBridgeSchedulerOptions) {
+    this.options = options;
+  }
+
+  private input(entry: ScheduleEntry): CreateScheduleInput {
+    return {
+      Name: scheduleNameOf(entry.triggerId),
+      GroupName: this.options.groupName,
+      ScheduleExpression: entry.expression,
+      ScheduleExpressionTimezone: entry.timezone,
+      ...(entry.start ? { StartDate: new Date(entry.start) } : {}),
+      ...(entry.end ? { EndDate: new Date(entry.end) } : {}),
+      State: entry.enabled ? 'ENABLED' : 'DISABLED',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Description: `Sluice cron trigger ${entry.triggerId}`,
+      Target: {
+        Arn: this.options.targetArn,
+        RoleArn: this.options.roleArn,
+        Input: JSON.stringify({ triggerId: entry.triggerId, scheduledTime: scheduledTimeAttribute }),
+        // A delivery that fails is retried for up to a day; the fire handler is idempotent.
+        RetryPolicy: { MaximumEventAgeInSeconds: 86_400, MaximumRetryAttempts: 185 },
+      },
+    };
+  }
+
+  /** UpdateSchedule replaces the whole definition; a schedule that does not exist yet is created. */
+  async put(entry: ScheduleEntry): Promise<void> {
+    const input = this.input(entry);
+    try {
+      await this.options.client.send(new UpdateScheduleCommand(input));
+    } catch (error) {
+      if (errorName(error) !== 'ResourceNotFoundException') throw error;
+      try {
+        await this.options.client.send(new CreateScheduleCommand(input));
+      } catch (createError) {
+        // Created concurrently: replace it with this definition.
+        if (errorName(createError) !== 'ConflictException') throw createError;
+        await this.options.client.send(new UpdateScheduleCommand(input));
+      }
+    }
+  }
+
+  async remove(triggerId: string): Promise<void> {
+    try {
+      await this.options.client.send(
+        new DeleteScheduleCommand({ Name: scheduleNameOf(triggerId), GroupName: this.options.groupName }),
+      );
+    } catch (error) {
+      if (errorName(error) !== 'ResourceNotFoundException') throw error;
+    }
+  }
+}
