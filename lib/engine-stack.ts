@@ -27,8 +27,15 @@ import { Construct } from 'constructs';
 import { configVariables } from '../lambdas/config.ts';
 import { SluiceFunction } from './handler-function.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
-import { acknowledgeFlowWildcard, type Engine, flowArns, grantTaskTokens } from './orchestrator-access.ts';
+import {
+  acknowledgeFlowWildcard,
+  type Engine,
+  flowArns,
+  grantOrchestrator,
+  grantTaskTokens,
+} from './orchestrator-access.ts';
 import { guardResourceBudget } from './resource-budget.ts';
+import { acknowledgeNotificationHandler, Triggers } from './triggers.ts';
 
 /** Command tasks (descriptor kind `command`): off unless the deployment turns them on. */
 export interface CommandTaskOptions {
@@ -83,7 +90,8 @@ export const commandContainerName = 'command';
  * the API creates at run time (one per flow version); this stack holds what
  * they all share: the task runner every Task state invokes, the role their
  * executions assume, their log group, the rule that records how executions
- * end, and (when enabled) the isolated Fargate setup command tasks run in.
+ * end, the triggers (cron schedules and upload notifications), and (when
+ * enabled) the isolated Fargate setup command tasks run in.
  */
 export class EngineStack extends Stack {
   readonly taskRunner: SluiceFunction['function'];
@@ -93,6 +101,7 @@ export class EngineStack extends Stack {
   readonly statesRole: Role;
   readonly statesLogGroup: LogGroup;
   readonly commands: CommandTasks | undefined;
+  readonly triggers: Triggers;
   /** What the API functions are given (lib/orchestrator-access.ts). */
   readonly engine: Engine;
 
@@ -193,12 +202,25 @@ export class EngineStack extends Stack {
     });
 
     this.grantStatesRole(props);
+    this.triggers = new Triggers(this, 'Triggers', {
+      prefix: props.prefix,
+      table: props.table,
+      bucket: props.bucket,
+      logRetention: props.logRetention,
+      environment,
+    });
     this.engine = {
       taskRunner: this.taskRunner,
       statesRole: this.statesRole,
       statesLogGroup: this.statesLogGroup,
       environment,
+      schedules: this.triggers.schedules,
     };
+    // Both trigger functions start executions, as the API's `run` routes do.
+    for (const fn of [this.triggers.fireFunction, this.triggers.uploadFunction]) {
+      grantOrchestrator(fn.role, this.engine, 'run');
+    }
+    acknowledgeNotificationHandler(this);
 
     new CfnOutput(this, 'TaskRunnerFunction', {
       value: taskRunnerName,

@@ -17,7 +17,7 @@ import { Construct } from 'constructs';
 import { configVariables } from '../lambdas/config.ts';
 import { type RouteDefinition, routeKeysOf } from '../lambdas/http/route.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
-import { type Engine, grantOrchestrator } from './orchestrator-access.ts';
+import { type Engine, grantOrchestrator, grantScheduleManagement } from './orchestrator-access.ts';
 import type { HandlerPlan } from './route-plan.ts';
 
 const projectRoot = join(import.meta.dirname, '..');
@@ -230,9 +230,9 @@ export class HandlerFunction extends SluiceFunction {
     const { plan, httpApi, table, bucket, engine } = props;
     const keys = plan.routes.flatMap(routeKeysOf);
     const orchestrator = plan.access.orchestrator ?? [];
-    if (orchestrator.length > 0 && !engine) {
+    if ((orchestrator.length > 0 || plan.access.schedules) && !engine) {
       throw new Error(
-        `Handler module ${plan.module} needs the flow engine (orchestrator access) but none was given`,
+        `Handler module ${plan.module} needs the flow engine (orchestrator or schedule access) but none was given`,
       );
     }
     super(scope, id, {
@@ -246,6 +246,8 @@ export class HandlerFunction extends SluiceFunction {
         [configVariables.publicUrl]: httpApi.apiEndpoint,
         // Functions that deploy or run flows build the engine, which needs to know where flows run.
         ...(orchestrator.length > 0 && engine ? engine.environment : {}),
+        // Functions that manage triggers create the schedules of cron triggers.
+        ...(plan.access.schedules && engine ? engine.schedules.environment : {}),
       },
     });
 
@@ -253,6 +255,7 @@ export class HandlerFunction extends SluiceFunction {
     if (metadata) this.grantMetadata(table, metadata);
     if (blobs) this.grantBlobs(bucket, blobs);
     if (engine) for (const capability of orchestrator) grantOrchestrator(this.role, engine, capability);
+    if (engine && plan.access.schedules) grantScheduleManagement(this.role, engine.schedules);
 
     const integration = new HttpLambdaIntegration('Integration', this.function);
     for (const route of plan.routes) {

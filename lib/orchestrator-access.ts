@@ -2,6 +2,7 @@ import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
+import type { IScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import type { Construct } from 'constructs';
 import { acknowledgeWildcardResource } from './nag.ts';
 import type { OrchestratorCapability } from './route-plan.ts';
@@ -13,6 +14,14 @@ import type { OrchestratorCapability } from './route-plan.ts';
  */
 export const stateMachineNamePrefix = 'sluice-';
 
+/** What API functions that manage triggers are given. */
+export interface TriggerSchedules {
+  group: IScheduleGroup;
+  /** EventBridge Scheduler assumes it to invoke the fire function; API functions pass it, and only it. */
+  schedulerRole: IRole;
+  environment: Readonly<Record<string, string>>;
+}
+
 /** What API functions need to know of the flow engine (built by lib/engine-stack.ts). */
 export interface Engine {
   /** The function every Task state of a generated state machine invokes. */
@@ -23,6 +32,8 @@ export interface Engine {
   statesLogGroup: ILogGroup;
   /** The SLUICE_* engine variables (lambdas/config.ts) of every function that builds the engine. */
   environment: Readonly<Record<string, string>>;
+  /** Cron triggers' schedule group and scheduler role, for functions that manage triggers. */
+  schedules: TriggerSchedules;
 }
 
 /** ARNs of Sluice's state machines and their executions, in the account and region of `scope`. */
@@ -132,5 +143,41 @@ export function acknowledgeFlowWildcard(
           'the wildcard is that name prefix, so only Sluice state machines of this account and region match.'
         : 'Executions get their names at run time, under state machines named sluice-<flowId>-v<n>; ' +
           'the wildcard covers only executions of Sluice state machines of this account and region.',
+  });
+}
+
+/**
+ * Schedule actions per the Scheduler port (lambdas/adapters/aws/eventbridge-scheduler.ts):
+ * put → UpdateSchedule, then CreateSchedule when missing; remove → DeleteSchedule.
+ */
+export const scheduleActions = [
+  'scheduler:CreateSchedule',
+  'scheduler:UpdateSchedule',
+  'scheduler:DeleteSchedule',
+] as const;
+
+/** Grants an API function the schedule actions on Sluice's group, and passing the scheduler role. */
+export function grantScheduleManagement(role: IRole, schedules: TriggerSchedules): void {
+  const stack = Stack.of(role);
+  const schedulesOfGroup = stack.formatArn({
+    service: 'scheduler',
+    resource: 'schedule',
+    resourceName: `${schedules.group.scheduleGroupName}/*`,
+    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+  });
+  role.addToPrincipalPolicy(
+    new PolicyStatement({ actions: [...scheduleActions], resources: [schedulesOfGroup] }),
+  );
+  role.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: ['iam:PassRole'],
+      resources: [schedules.schedulerRole.roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+    }),
+  );
+  acknowledgeWildcardResource(role, schedulesOfGroup, {
+    reason:
+      'Schedules are created at run time, one per cron trigger, all in Sluice’s one schedule group; ' +
+      'the wildcard is the schedule name inside that group, nothing else.',
   });
 }

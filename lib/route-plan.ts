@@ -26,6 +26,7 @@ export interface PlanAccess {
   blobs?: 'read' | 'write';
   /** Sorted, without duplicates; absent when no route needs Step Functions. */
   orchestrator?: readonly OrchestratorCapability[];
+  schedules?: 'manage';
 }
 
 /** Where every function goes: the fallback (`$default`) one beside the API, the rest per dialect. */
@@ -56,7 +57,9 @@ export function mergeAccess(routes: readonly RouteDefinition[]): PlanAccess {
   let metadata: PlanAccess['metadata'];
   let blobs: PlanAccess['blobs'];
   const orchestrator = new Set<OrchestratorCapability>();
+  let schedules: PlanAccess['schedules'];
   for (const route of routes) {
+    schedules ??= route.access?.schedules;
     metadata = widest(metadata, route.access?.metadata);
     blobs = widest(blobs, route.access?.blobs);
     if (route.access?.orchestrator) orchestrator.add(route.access.orchestrator);
@@ -65,6 +68,7 @@ export function mergeAccess(routes: readonly RouteDefinition[]): PlanAccess {
     ...(metadata ? { metadata } : {}),
     ...(blobs ? { blobs } : {}),
     ...(orchestrator.size > 0 ? { orchestrator: [...orchestrator].sort() } : {}),
+    ...(schedules ? { schedules } : {}),
   };
 }
 

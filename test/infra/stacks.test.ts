@@ -31,7 +31,7 @@ import {
   HandlerFunction,
   type SluiceFunction,
 } from '../../lib/handler-function.ts';
-import { orchestratorActions, taskTokenActions } from '../../lib/orchestrator-access.ts';
+import { orchestratorActions, scheduleActions, taskTokenActions } from '../../lib/orchestrator-access.ts';
 import {
   cloudFormationResourceLimit,
   countResources,
@@ -75,15 +75,20 @@ function functionsOf(stacks: SluiceStacks): { module: string; handler: HandlerFu
   return found;
 }
 
-/** The engine's own functions (not behind a route): the task runner and the execution-events function. */
+/** The engine's own functions (not behind a route): task runner, execution events and the two trigger functions. */
 function engineFunctionsOf(
   stacks: SluiceStacks,
 ): { module: string; handler: SluiceFunction; stack: Stack }[] {
   return [
     { module: 'task-runner', handler: stacks.engine.taskRunnerFunction, stack: stacks.engine },
     { module: 'execution-events', handler: stacks.engine.executionEvents, stack: stacks.engine },
+    { module: 'fire-trigger', handler: stacks.engine.triggers.fireFunction, stack: stacks.engine },
+    { module: 's3-upload', handler: stacks.engine.triggers.uploadFunction, stack: stacks.engine },
   ];
 }
+
+/** CDK's own deploy-time function that writes the files bucket's notification configuration. */
+const isNotificationHandler = (logicalId: string) => logicalId.startsWith('BucketNotificationsHandler');
 
 interface Statement {
   Effect: string;
@@ -260,6 +265,10 @@ const documentedAcknowledgements = [
   // Command tasks: revisions of the one task definition family, tasks of the one cluster.
   /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/[A-Za-z0-9-]+-command:\*\]$/,
   /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<CommandsCluster[0-9A-F]+>\/\*\]$/,
+  // Cron triggers' schedules, created at run time in Sluice's one schedule group.
+  /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule\/[A-Za-z0-9-]+-triggers\/\*\]$/,
+  // CDK's own deploy-time handler of the bucket notification (basic execution role, PutBucketNotification on *).
+  /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\]$/,
   // aws-cdk-lib's own, not Sluice's: on a stack whose VPC reads stack.availabilityZones (literal
   // AZs expected), and on VPC flow logs (DestinationOptions in camelCase, which EC2 accepts).
   /^CloudFormation-Validate::(W3010|F3002|F3003)$/,
@@ -438,7 +447,9 @@ describe('Sluice CDK app', () => {
   describe('functions', () => {
     it('are one Node.js 24 arm64 function per handler module, plus the engine’s two, configured for Sluice', () => {
       const functions = all.flatMap((stack) =>
-        Object.values(resourcesOf(stack)).filter((resource) => resource.Type === 'AWS::Lambda::Function'),
+        Object.entries(resourcesOf(stack)).filter(
+          ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && !isNotificationHandler(id),
+        ),
       );
       assert.equal(functions.length, handlerModules().size + engineFunctionsOf(stacks).length);
       assert.deepEqual(
@@ -564,7 +575,16 @@ describe('Sluice CDK app', () => {
         assert.equal(actions.includes('s3:PutObject'), access.blobs === 'write', module);
         const orchestrator = access.orchestrator ?? [];
         assert.equal(actions.includes('states:CreateStateMachine'), orchestrator.includes('deploy'), module);
-        assert.equal(actions.includes('iam:PassRole'), orchestrator.includes('deploy'), module);
+        assert.equal(
+          actions.includes('iam:PassRole'),
+          orchestrator.includes('deploy') || Boolean(access.schedules),
+          module,
+        );
+        assert.equal(
+          actions.some((a) => a.startsWith('scheduler:')),
+          Boolean(access.schedules),
+          module,
+        );
         assert.equal(actions.includes('states:StartExecution'), orchestrator.includes('run'), module);
         assert.equal(actions.includes('states:SendTaskSuccess'), orchestrator.includes('run'), module);
         // Route functions without orchestrator access get no Step Functions action at all.
@@ -749,6 +769,117 @@ describe('Sluice CDK app', () => {
         () => synthesize(planStacks(), { ...commandsOn, 'sluice:vpcId': 'vpc-0123456789abcdef0' }),
         /account and region/,
       );
+    });
+  });
+
+  describe('triggers', () => {
+    const engine = () => stacks.engine;
+    // The group has a fixed name (`<prefix>-triggers`), so the ARN is literal.
+    const schedulesOfGroup = () =>
+      `arn:\${AWS::Partition}:scheduler:${region}:${account}:schedule/Sluice-triggers/*`;
+
+    it('keeps cron schedules in one schedule group of the deployment', () => {
+      const groups = Object.values(resourcesOf(engine())).filter(
+        (r) => r.Type === 'AWS::Scheduler::ScheduleGroup',
+      );
+      assert.equal(groups.length, 1);
+      assert.equal(groups[0]?.Properties?.Name, 'Sluice-triggers');
+    });
+
+    it('lets EventBridge Scheduler, for schedules of that group only, invoke the fire function and nothing else', () => {
+      const role = engine().triggers.schedules.schedulerRole;
+      const resource = resourcesOf(engine())[idOf(engine(), role)];
+      const trust = resource?.Properties?.AssumeRolePolicyDocument as { Statement: Statement[] } | undefined;
+      assert.equal(trust?.Statement.length, 1);
+      const [statement] = trust?.Statement ?? [];
+      assert.deepEqual((statement as unknown as { Principal: unknown }).Principal, {
+        Service: 'scheduler.amazonaws.com',
+      });
+      assert.deepEqual(statement?.Condition?.StringEquals, {
+        'aws:SourceAccount': { Ref: 'AWS::AccountId' },
+      });
+      assert.deepEqual(resourceText(statement?.Condition?.ArnLike?.['aws:SourceArn']), [schedulesOfGroup()]);
+      assert.equal(resource?.Properties?.ManagedPolicyArns, undefined);
+      const fire = `\${${idOf(engine(), engine().triggers.fireFunction.function)}.Arn}`;
+      assert.deepEqual(grantsOf(engine(), role as Role), { 'lambda:InvokeFunction': [fire] });
+    });
+
+    it('gives exactly the trigger-managing functions the schedule actions on that group and the scheduler role to pass', () => {
+      const managers = functionsOf(stacks).filter(
+        ({ module }) => mergeAccess(handlerModules().get(module) ?? []).schedules,
+      );
+      assert.deepEqual(managers.map(({ module }) => module).sort(), [
+        'create-trigger',
+        'delete-flow',
+        'delete-trigger',
+        'rill-add-trigger',
+        'rill-cancel-trigger',
+        'update-trigger',
+      ]);
+      for (const { module, handler, stack } of functionsOf(stacks)) {
+        const variables = variablesOf(stack, handler.function);
+        const manages = managers.some((manager) => manager.module === module);
+        for (const name of [
+          configVariables.scheduleGroup,
+          configVariables.schedulerRoleArn,
+          configVariables.fireTriggerFunctionArn,
+        ]) {
+          assert.equal(name in variables, manages, `${module}: ${name}`);
+        }
+        if (!manages) continue;
+        const grants = grantsOf(stack, handler);
+        for (const action of scheduleActions) {
+          assert.deepEqual(grants[action], [schedulesOfGroup()], `${module}: ${action}`);
+        }
+        const passRole = statementsOf(stack, handler).filter(
+          (statement) =>
+            [statement.Action].flat().includes('iam:PassRole') &&
+            JSON.stringify(statement.Condition).includes('scheduler.amazonaws.com'),
+        );
+        assert.equal(passRole.length, 1, module);
+        assert.deepEqual(crossStackValue(engine(), passRole[0]?.Resource), {
+          'Fn::GetAtt': [idOf(engine(), engine().triggers.schedules.schedulerRole), 'Arn'],
+        });
+      }
+    });
+
+    it('notifies the upload function of every object created in the files bucket', () => {
+      const resources = resourcesOf(engine());
+      const notifications = Object.values(resources).filter(
+        (r) => r.Type === 'Custom::S3BucketNotifications',
+      );
+      assert.equal(notifications.length, 1);
+      const upload = idOf(engine(), engine().triggers.uploadFunction.function);
+      const config = notifications[0]?.Properties?.NotificationConfiguration as {
+        LambdaFunctionConfigurations: { Events: string[]; LambdaFunctionArn: unknown; Filter?: unknown }[];
+      };
+      assert.deepEqual(config.LambdaFunctionConfigurations, [
+        { Events: ['s3:ObjectCreated:*'], LambdaFunctionArn: { 'Fn::GetAtt': [upload, 'Arn'] } },
+      ]);
+      // Only S3, for that bucket of this account, may invoke it.
+      const permissions = Object.values(resources).filter(
+        (r) =>
+          r.Type === 'AWS::Lambda::Permission' &&
+          JSON.stringify(r.Properties?.FunctionName) === JSON.stringify({ 'Fn::GetAtt': [upload, 'Arn'] }),
+      );
+      assert.equal(permissions.length, 1);
+      assert.equal(permissions[0]?.Properties?.Principal, 's3.amazonaws.com');
+      assert.deepEqual(permissions[0]?.Properties?.SourceAccount, { Ref: 'AWS::AccountId' });
+      assert.ok(permissions[0]?.Properties?.SourceArn);
+      // The bucket stays in the storage stack, which depends on nothing of the engine.
+      assert.ok(!stacks.storage.dependencies.includes(engine()));
+    });
+
+    it('lets both trigger functions start executions, with the table and the bucket, and invoke nothing', () => {
+      for (const fn of [engine().triggers.fireFunction, engine().triggers.uploadFunction]) {
+        const grants = grantsOf(engine(), fn);
+        assert.deepEqual(grants['states:StartExecution'], [sluiceStateMachines]);
+        assert.ok(grants['dynamodb:PutItem']);
+        assert.ok(grants['s3:PutObject']);
+        assert.ok(!grants['lambda:InvokeFunction']);
+        assert.ok(!grants['iam:PassRole']);
+        assert.ok(!Object.keys(grants).some((action) => action.startsWith('scheduler:')));
+      }
     });
   });
 

@@ -54,6 +54,14 @@ interface DescriptorVersion {
   flowId: string;
   flowVersion: number;
   createdAt: string;
+  /**
+   * Kept from the translation at add time, so functions that only submit or
+   * report (the trigger and event functions on AWS, which know no public URL
+   * for task callbacks) never translate again. Absent in versions stored
+   * before they were kept: those are translated on use.
+   */
+  document?: unknown;
+  callback?: CompletionCallback | null;
 }
 
 /** Where and what to tell when an execution ends, fixed when it is submitted. */
@@ -170,6 +178,8 @@ export class RillFlowService {
       flowId,
       flowVersion: flow.version,
       createdAt: new Date().toISOString(),
+      document: translated.document,
+      callback: translated.callback ?? null,
     };
     await this.put(
       this.versionKey(business, feature, md5),
@@ -208,6 +218,13 @@ export class RillFlowService {
     return version.data;
   }
 
+  private translated(version: DescriptorVersion): { document: unknown; callback?: CompletionCallback } {
+    if (version.document === undefined || version.callback === undefined) {
+      return this.deps.translate(version.yaml);
+    }
+    return { document: version.document, ...(version.callback ? { callback: version.callback } : {}) };
+  }
+
   async getDescriptor(descriptorId: string) {
     const version = await this.resolve(descriptorId);
     return { descriptor_id: descriptorId, uid: '0', descriptor: version.yaml };
@@ -238,7 +255,7 @@ export class RillFlowService {
     const { business, feature } = this.parseId(input.descriptorId);
     const rillId = `${business}:${feature}_c_${input.runKey ? uuidFromKey(`rill|${input.runKey}`) : randomUUID()}`;
     const engineId = input.runKey ? uuidFromKey(`engine|${input.runKey}`) : randomUUID();
-    const declared = this.deps.translate(version.yaml).callback;
+    const declared = this.translated(version).callback;
     const url = input.callback ?? declared?.url;
     const link: ExecutionLink = {
       rillId,
@@ -399,7 +416,7 @@ export class RillFlowService {
     const link = await this.link(executionId);
     const view = await this.deps.executions.describe(rillTenant, link.engineId);
     const version = await this.resolve(link.descriptorId);
-    const document = this.deps.translate(version.yaml).document as { tasks?: Array<Record<string, unknown>> };
+    const document = this.translated(version).document as { tasks?: Array<Record<string, unknown>> };
     const runs = new Map(view.runs.map((run) => [run.task, run]));
     const ret: Record<string, unknown> = {
       execution_id: link.rillId,
