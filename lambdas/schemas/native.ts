@@ -81,6 +81,7 @@ export const executionView = z
       })
       .optional()
       .describe('Set when a trigger started the execution'),
+    rerunOf: z.string().optional().describe('The execution this one re-runs'),
     progress: z.number().int().min(0).max(100).optional(),
     tasks: z
       .array(
@@ -111,6 +112,18 @@ export const executionPage = z
   .meta({ id: 'ExecutionPage' });
 
 export const contextView = z.record(z.string(), z.unknown()).meta({ id: 'ExecutionContext' });
+
+export const rerunBody = z
+  .object({
+    tasks: z
+      .array(z.string().min(1))
+      .optional()
+      .describe(
+        'Top-level tasks to run again with everything downstream; default: those that did not succeed',
+      ),
+    parameters: z.record(z.string(), z.unknown()).optional().describe('Merged into the copied context'),
+  })
+  .default({});
 
 export const stopBody = z.object({ cause: z.string().max(1000).optional() }).default({});
 

@@ -143,3 +143,17 @@ export const cancelTriggerQuery = z.object({
   task_id: name.describe('add_trigger 返回的 task_id'),
 });
 export const triggerTasksQuery = z.object({ type: triggerType });
+
+export const redoQuery = z.object({
+  execution_id: name.describe('执行ID'),
+  task_names: z
+    .string()
+    .optional()
+    .transform((value) =>
+      (value ?? '')
+        .split(',')
+        .map((task) => task.trim())
+        .filter(Boolean),
+    )
+    .describe('逗号分隔的任务名; 缺省时重跑未成功的任务'),
+});

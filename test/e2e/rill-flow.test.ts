@@ -283,6 +283,71 @@ tasks:
     assert.equal(unknownExecution.body.error_code, 30109);
   });
 
+  it('redoes named tasks and everything after them, or the failed ones, keeping the other results', async () => {
+    const calls: string[] = [];
+    let failB = true;
+    const counter = createServer((request, response) => {
+      request.resume().on('end', () => {
+        const task = String(request.url).slice(1);
+        calls.push(task);
+        if (task === 'b' && failB) {
+          response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"down"}');
+          return;
+        }
+        response.writeHead(200, { 'content-type': 'application/json' }).end(`{"${task}":${calls.length}}`);
+      });
+    });
+    await new Promise<void>((resolve) => counter.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(counter.address() as AddressInfo).port}`;
+    try {
+      const task = (name: string, next?: string) =>
+        `- category: function\n  name: ${name}\n  resourceName: ${origin}/${name}\n  pattern: task_sync\n` +
+        (next ? `  next: ${next}\n` : '') +
+        `  outputMappings:\n  - target: $.context.${name}\n    source: $.output.${name}\n`;
+      const yaml = `version: 1\nworkspace: redoDemo\ndagName: chain\ntype: flow\ntasks:\n${task('a', 'b')}${task('b', 'c')}${task('c')}`;
+      assert.equal((await addDescriptor(yaml, 'business_id=redoDemo&feature_name=chain')).status, 200);
+      const submitted = await call('POST', '/flow/submit.json?descriptor_id=redoDemo:chain', '{}');
+      const executionId = String(submitted.body.execution_id);
+      const quoted = encodeURIComponent(executionId);
+      assert.equal((await waitForStatus(executionId)).dag_status, 'FAILED');
+      assert.deepEqual(calls, ['a', 'b']);
+
+      // No task names: the task that failed (b) and what follows it (c) run again; a keeps its result.
+      failB = false;
+      const redone = await call('POST', `/flow/redo.json?execution_id=${quoted}`, '{"retried":true}');
+      assert.deepEqual(redone.body, { result: 'ok' });
+      const ret = await waitForStatus(executionId);
+      assert.equal(ret.dag_status, 'SUCCEED');
+      assert.deepEqual(calls, ['a', 'b', 'b', 'c']);
+      const context = (await call('GET', `/flow/get_context.json?execution_id=${quoted}`)).body
+        .context as Json;
+      assert.deepEqual(context, { retried: true, a: 1, b: 3, c: 4 });
+
+      // Named: b and everything downstream of it, on a SUCCEED execution.
+      const named = await call('POST', `/flow/redo.json?execution_id=${quoted}&task_names=b`);
+      assert.deepEqual(named.body, { result: 'ok' });
+      assert.equal((await waitForStatus(executionId)).dag_status, 'SUCCEED');
+      assert.deepEqual(calls, ['a', 'b', 'b', 'c', 'b', 'c']);
+      assert.deepEqual(
+        await call('GET', '/flow/get_execution_ids.json?service_id=redoDemo:chain').then(
+          (r) => r.body.execution_ids,
+        ),
+        [executionId],
+      );
+
+      const unknownTask = await call('POST', `/flow/redo.json?execution_id=${quoted}&task_names=zzz`);
+      assert.equal(unknownTask.status, 400);
+      assert.match(String(unknownTask.body.error), /no task zzz/);
+      const unknownExecution = await call('POST', '/flow/redo.json?execution_id=redoDemo:chain_c_nope');
+      assert.equal(unknownExecution.status, 400);
+      assert.equal(unknownExecution.body.error_code, 30109);
+      // The refused redo left the execution as it was.
+      assert.equal((await waitForStatus(executionId)).dag_status, 'SUCCEED');
+    } finally {
+      counter.close();
+    }
+  });
+
   it('serves Swagger UI at /swagger-ui.html, as the seed promises', async () => {
     const page = await fetch(`${runtime.apiUrl}/swagger-ui.html`);
     assert.equal(page.status, 200);

@@ -148,18 +148,28 @@ describe('triggers on the local runtime', () => {
   });
 
   it('fires a schedule at its fire time, and a cancelled one never', async () => {
+    // rate() runs are anchored on `start`: the kept schedule's next run is 4 s away, the
+    // cancelled one's 9 s (time enough to cancel it even on a loaded machine).
+    const now = Date.now();
+    const keptStart = new Date(now - 56_000).toISOString();
+    const doomedStart = new Date(now - 51_000).toISOString();
+    const doomedFires = Date.parse(doomedStart) + 60_000;
     const kept = await createFlow('scheduled');
     const cancelled = await createFlow('cancelled');
-    // rate() runs are anchored on `start`: this one's next run is about two seconds away.
-    const start = new Date(Date.now() - 58_000).toISOString();
-    const body = { type: 'cron', schedule: 'rate(1 minute)', start, parameters: { from: 'cron' } };
-    const created = await createTrigger(kept, body);
+    const schedule = (start: string) => ({
+      type: 'cron',
+      schedule: 'rate(1 minute)',
+      start,
+      parameters: { from: 'cron' },
+    });
+    const created = await createTrigger(kept, schedule(keptStart));
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const [next] = created.body.nextFireTimes as string[];
-    assert.equal(next, new Date(Date.parse(start) + 60_000).toISOString());
-    const doomed = await createTrigger(cancelled, body);
+    assert.equal(next, new Date(Date.parse(keptStart) + 60_000).toISOString());
+    const doomed = await createTrigger(cancelled, schedule(doomedStart));
     assert.equal(doomed.status, 201);
     assert.equal((await api('DELETE', `/v1/triggers/${doomed.body.id}`)).status, 204);
+    assert.ok(Date.now() < doomedFires, 'cancelled before its first run was due');
     assert.equal((await api('GET', `/v1/triggers/${doomed.body.id}`)).status, 404);
 
     const [execution] = await until('the schedule to fire', async () => {
@@ -171,7 +181,7 @@ describe('triggers on the local runtime', () => {
     assert.equal(context.body.from, 'cron');
     const fired = await api('GET', `/v1/triggers/${created.body.id}`);
     assert.equal(fired.body.lastFiredFor, next);
-    await sleep(1_000);
+    await sleep(doomedFires - Date.now() + 1_500);
     assert.equal((await executionsOf(cancelled)).length, 0);
     assert.equal((await executionsOf(kept)).length, 1);
   });

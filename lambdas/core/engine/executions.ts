@@ -6,7 +6,7 @@ import {
   type StateMachineRef,
   TaskTokenNotFound,
 } from '../../ports/orchestrator.ts';
-import { conflict, DomainError, notFound } from '../errors.ts';
+import { conflict, DomainError, notFound, validationFailed } from '../errors.ts';
 import type { ExecutionStatus, LogEntry, LogLevel, TaskRunStatus, TriggerOrigin } from '../flow/model.ts';
 import type { ContextStore } from './context-store.ts';
 import type { JsonObject } from './json-path.ts';
@@ -247,6 +247,85 @@ export class ExecutionService {
     if (execution.status !== 'RUNNING') throw conflict(`Execution ${id} is ${execution.status}, not RUNNING`);
     await this.deps.orchestrator.stop(execution.stateMachine, id, cause);
     return this.ended(id, { status: 'STOPPED', error: 'Sluice.Stopped', cause });
+  }
+
+  /**
+   * Runs an execution again as a new execution of the same flow version:
+   * the named top-level tasks and everything downstream of them run anew,
+   * every other finished task keeps its result. Without names, the tasks that
+   * started but did not finish well (failed, running, stopped) are re-run.
+   * `context` is merged into the copied context. A running execution is
+   * stopped first. Works from any end state, unlike `resume`. `executionId`
+   * names the new execution (a dialect that maps ids links it first).
+   */
+  async rerun(
+    tenant: string,
+    id: string,
+    options: { tasks?: readonly string[]; context?: JsonObject; executionId?: string } = {},
+  ): Promise<ExecutionRecord> {
+    const previous = await this.own(tenant, id);
+    const version = await this.deps.records.getFlowVersion(previous.flowId, previous.flowVersion);
+    const graph = version.descriptor.tasks;
+    const known = new Set(graph.map((task) => task.name));
+    const runs = await this.deps.records.listRuns(id);
+    const topLevelOf = (run: string) => run.split(/[[.]/)[0] ?? run;
+    const named = (options.tasks ?? []).map((name) => name.trim()).filter(Boolean);
+    const unknown = named.filter((name) => !known.has(name));
+    if (unknown.length > 0) {
+      throw validationFailed(`Flow ${previous.flowId} has no task ${unknown.join(', ')}`, [
+        { path: 'tasks', message: `unknown task ${unknown.join(', ')}` },
+      ]);
+    }
+    const chosen =
+      named.length > 0
+        ? named
+        : runs
+            .filter((run) => known.has(run.task) && !['SUCCEEDED', 'SKIPPED', 'PENDING'].includes(run.status))
+            .map((run) => run.task);
+    // The chosen tasks and, transitively, every task that depends on one of them.
+    const reset = new Set(chosen);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const task of graph) {
+        if (!reset.has(task.name) && task.dependsOn.some((upstream) => reset.has(upstream))) {
+          reset.add(task.name);
+          grew = true;
+        }
+      }
+    }
+    if (previous.status === 'RUNNING') await this.stop(tenant, id, 'Superseded by a rerun');
+    const context = await this.deps.contexts.read(id);
+    const execution: ExecutionRecord = {
+      id: options.executionId ?? this.deps.newId?.() ?? randomUUID(),
+      flowId: previous.flowId,
+      flowVersion: previous.flowVersion,
+      tenant,
+      status: 'RUNNING',
+      parameters: previous.parameters,
+      startedAt: this.now(),
+      stateMachine: version.stateMachine,
+      rerunOf: previous.id,
+    };
+    await this.deps.records.createExecution(execution);
+    await this.deps.contexts.update(execution.id, () => ({ ...context, ...options.context }));
+    // Kept results: the runner finds these finished and only re-signals downstream.
+    for (const run of runs) {
+      if (reset.has(topLevelOf(run.task)) || (run.status !== 'SUCCEEDED' && run.status !== 'SKIPPED'))
+        continue;
+      const { token: _token, ...kept } = run;
+      await this.deps.records.updateRun(execution.id, run.task, () => ({
+        ...kept,
+        executionId: execution.id,
+      }));
+    }
+    await this.markRunning(execution.id);
+    await this.log(
+      execution.id,
+      'INFO',
+      `Rerun of execution ${previous.id}: ${reset.size > 0 ? `tasks ${[...reset].join(', ')} run again` : 'no task runs again'}`,
+    );
+    await this.launch(execution);
+    return execution;
   }
 
   /** Runs a FAILED or STOPPED execution again from where it ended: finished tasks are not repeated. */

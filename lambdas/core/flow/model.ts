@@ -241,6 +241,8 @@ export interface Execution {
   error?: ExecutionError;
   /** Set when a trigger started it: which one, and for what (a scheduled time or an uploaded object). */
   trigger?: TriggerOrigin;
+  /** The execution this one re-runs (its finished tasks were kept). */
+  rerunOf?: string;
 }
 
 export interface TriggerOrigin {

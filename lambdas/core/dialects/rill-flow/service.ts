@@ -115,8 +115,9 @@ export class RillFlowService {
       sort: 'link',
     });
     if (!engineLink) return;
-    const { callback, rillId } = await this.link(engineLink.data.rillId);
-    if (!callback) return;
+    const { callback, rillId, engineId } = await this.link(engineLink.data.rillId);
+    // An execution a redo superseded: the DAG lives on in its successor.
+    if (!callback || engineId !== execution.id) return;
     const context = await this.deps.executions.context(rillTenant, execution.id);
     const body: JsonObject = {
       ...(callback.input.length ? mapInput(context, callback.input) : {}),
@@ -472,6 +473,47 @@ export class RillFlowService {
       );
     } else {
       await this.deps.executions.completeToken(run.token, response);
+    }
+    return { result: 'ok' };
+  }
+
+  /**
+   * redo.json: runs the named tasks (default: those that started but did not
+   * succeed) and everything downstream again, keeping the other tasks'
+   * results; the body is merged into the context. The Rill execution id stays;
+   * it now follows a new engine execution.
+   */
+  async redo(input: { executionId: string; taskNames: string[]; context: JsonObject }) {
+    const link = await this.link(input.executionId);
+    const engineId = randomUUID();
+    const key = { partition: `rill#execution#${link.rillId}`, sort: 'link' };
+    const repoint = async (to: string) => {
+      const stored = await this.deps.store.get<ExecutionLink>(key);
+      if (!stored) throw notFound(`execution ${input.executionId} does not exist`);
+      await this.deps.store.update(
+        {
+          key,
+          data: { ...stored.data, engineId: to },
+          ...(stored.collection ? { collection: stored.collection } : {}),
+        },
+        stored.version,
+      );
+    };
+    await this.deps.store.create({
+      key: { partition: `rill#engine#${engineId}`, sort: 'link' },
+      data: { rillId: link.rillId },
+    });
+    // Linked first: the superseded execution's end must not fire the DAG callback.
+    await repoint(engineId);
+    try {
+      await this.deps.executions.rerun(rillTenant, link.engineId, {
+        tasks: input.taskNames,
+        context: input.context,
+        executionId: engineId,
+      });
+    } catch (error) {
+      await repoint(link.engineId);
+      throw error;
     }
     return { result: 'ok' };
   }
