@@ -123,7 +123,10 @@ export async function startLocalRuntime(settings: LocalSettings): Promise<LocalR
   }
   const { port } = server.address() as AddressInfo;
   apiUrl = `http://${settings.host}:${port}`;
-  await engine.triggers.restoreSchedules({ catchUp: settings.scheduleCatchUp });
+  const restored = await engine.triggers.restoreSchedules({ catchUp: settings.scheduleCatchUp });
+  for (const failure of restored.failures) {
+    logFault(`Cron trigger ${failure.triggerId} could not be restored or caught up`, failure.error);
+  }
   return {
     apiUrl,
     s3Endpoint: standIns.s3Endpoint,

@@ -15,6 +15,7 @@ export interface EventBridgeSchedulerOptions {
   targetArn: string;
   /** The role EventBridge Scheduler assumes: it may invoke that function and nothing else. */
   roleArn: string;
+  now?: () => number;
 }
 
 /**
@@ -36,13 +37,19 @@ export class EventBridgeScheduler implements Scheduler {
     this.options = options;
   }
 
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
   private input(entry: ScheduleEntry): CreateScheduleInput {
     return {
       Name: scheduleNameOf(entry.triggerId),
       GroupName: this.options.groupName,
       ScheduleExpression: entry.expression,
       ScheduleExpressionTimezone: entry.timezone,
-      ...(entry.start ? { StartDate: new Date(entry.start) } : {}),
+      // EventBridge Scheduler refuses a StartDate more than 5 minutes in the past; once passed it
+      // no longer bounds anything (a rate counts from the schedule's creation either way).
+      ...(entry.start && Date.parse(entry.start) > this.now() ? { StartDate: new Date(entry.start) } : {}),
       ...(entry.end ? { EndDate: new Date(entry.end) } : {}),
       State: entry.enabled ? 'ENABLED' : 'DISABLED',
       FlexibleTimeWindow: { Mode: 'OFF' },

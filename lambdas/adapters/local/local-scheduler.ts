@@ -16,6 +16,8 @@ interface Armed {
   entry: ScheduleEntry;
   schedule: Schedule;
   timer?: NodeJS.Timeout;
+  /** The fire time the timer waits for. */
+  next?: Date;
 }
 
 /**
@@ -58,11 +60,9 @@ export class LocalScheduler implements Scheduler {
 
   /** Schedules currently armed with their next fire time (for tests and the bench). */
   pending(): { triggerId: string; next: string }[] {
-    return [...this.armed.values()].flatMap(({ entry, schedule, timer }) => {
-      if (!timer) return [];
-      const [next] = schedule.nextFireTimes(new Date(this.now() - 1), 1);
-      return next ? [{ triggerId: entry.triggerId, next: next.toISOString() }] : [];
-    });
+    return [...this.armed.values()].flatMap(({ entry, timer, next }) =>
+      timer && next ? [{ triggerId: entry.triggerId, next: next.toISOString() }] : [],
+    );
   }
 
   /** Stops every timer and waits for deliveries under way. */
@@ -75,7 +75,10 @@ export class LocalScheduler implements Scheduler {
   private disarm(triggerId: string): void {
     const armed = this.armed.get(triggerId);
     if (armed?.timer) clearTimeout(armed.timer);
-    if (armed) delete armed.timer;
+    if (armed) {
+      delete armed.timer;
+      delete armed.next;
+    }
   }
 
   /** Arms the timer for the first fire time after `after` (milliseconds). */
@@ -84,6 +87,7 @@ export class LocalScheduler implements Scheduler {
     const [next] = armed.schedule.nextFireTimes(new Date(after), 1);
     if (!next) return; // the schedule has ended
     const wait = next.getTime() - this.now();
+    armed.next = next;
     armed.timer = setTimeout(
       () => {
         if (this.armed.get(armed.entry.triggerId) !== armed) return;
@@ -103,9 +107,17 @@ export class LocalScheduler implements Scheduler {
 
   private fire(armed: Armed, scheduled: Date): void {
     const event: ScheduledFire = { triggerId: armed.entry.triggerId, scheduledTime: scheduled.toISOString() };
-    const delivery = this.options
-      .deliver(event)
-      .catch((error: unknown) => this.options.onError?.(event, error))
+    // A delivery that throws, synchronously or not, or an error reporter that throws, never
+    // stops the schedule or escapes as an unhandled rejection.
+    const delivery = Promise.resolve()
+      .then(() => this.options.deliver(event))
+      .catch((error: unknown) => {
+        try {
+          this.options.onError?.(event, error);
+        } catch {
+          // nothing left to tell
+        }
+      })
       .finally(() => this.deliveries.delete(delivery));
     this.deliveries.add(delivery);
   }

@@ -59,6 +59,8 @@ export interface Trigger {
   createdAt: string;
   /** Latest scheduled time fired; a restarted local scheduler catches up from here. */
   lastFiredFor?: string;
+  /** When it was last turned back on: runs missed while it was off are never caught up. */
+  enabledAt?: string;
 }
 
 interface TriggerIndex {
@@ -317,7 +319,7 @@ export class TriggerService {
     }
     const next = await this.deps.records.mutate<Trigger>(headKey(id), (stored) => {
       if (!stored) throw notFound(`Trigger ${id} does not exist`);
-      return { ...stored, enabled };
+      return { ...stored, enabled, ...(enabled ? { enabledAt: this.now().toISOString() } : {}) };
     });
     if (next.type === 'cron') {
       try {
@@ -433,33 +435,59 @@ export class TriggerService {
    * local one): puts every cron trigger back and, when `catchUp` > 0, first
    * fires up to that many runs each missed while it was down (oldest first).
    */
-  async restoreSchedules(
-    options: { catchUp?: number } = {},
-  ): Promise<{ restored: number; caughtUp: number }> {
+  async restoreSchedules(options: { catchUp?: number } = {}): Promise<{
+    restored: number;
+    caughtUp: number;
+    failures: { triggerId: string; error: unknown }[];
+  }> {
     const catchUp = Math.min(Math.max(0, Math.trunc(options.catchUp ?? 0)), MAX_CATCH_UP);
     let restored = 0;
     let caughtUp = 0;
+    const failures: { triggerId: string; error: unknown }[] = [];
     for (const entry of await this.listIndex('cron')) {
       const item = await this.head(entry.triggerId);
       if (!item) continue;
       const trigger = item.data;
-      if (catchUp > 0 && trigger.enabled && trigger.cron) {
-        for (const time of missedFireTimes(scheduleOf(trigger.cron), trigger, this.now(), catchUp)) {
-          await this.fire({ triggerId: trigger.id, scheduledTime: time.toISOString() });
-          caughtUp += 1;
+      // One trigger's failure (a replayed run that cannot start) must not keep the others unscheduled.
+      try {
+        if (catchUp > 0 && trigger.enabled && trigger.cron) {
+          for (const time of missedFireTimes(scheduleOf(trigger), trigger, this.now(), catchUp)) {
+            await this.fire({ triggerId: trigger.id, scheduledTime: time.toISOString() });
+            caughtUp += 1;
+          }
         }
+      } catch (error) {
+        failures.push({ triggerId: trigger.id, error });
       }
-      await this.deps.scheduler.put(scheduleEntryOf(trigger));
-      restored += 1;
+      try {
+        await this.deps.scheduler.put(scheduleEntryOf(trigger));
+        restored += 1;
+      } catch (error) {
+        failures.push({ triggerId: trigger.id, error });
+      }
     }
-    return { restored, caughtUp };
+    return { restored, caughtUp, failures };
   }
 }
 
-export function scheduleOf(cron: CronTrigger): Schedule {
+/**
+ * Where a schedule counts from: its `start`, or for rate() schedules without
+ * one the trigger's creation, as EventBridge Scheduler counts a rate from
+ * when the schedule is created.
+ */
+function anchorOf(trigger: Trigger): string | undefined {
+  const cron = trigger.cron;
+  if (cron?.start) return cron.start;
+  return cron?.awsExpression.startsWith('rate(') ? trigger.createdAt : undefined;
+}
+
+export function scheduleOf(trigger: Trigger): Schedule {
+  const cron = trigger.cron;
+  if (!cron) throw new Error(`Trigger ${trigger.id} has no schedule`);
+  const start = anchorOf(trigger);
   return parseSchedule(cron.awsExpression, {
     timezone: cron.timezone,
-    ...(cron.start ? { start: cron.start } : {}),
+    ...(start ? { start } : {}),
     ...(cron.end ? { end: cron.end } : {}),
   });
 }
@@ -467,14 +495,17 @@ export function scheduleOf(cron: CronTrigger): Schedule {
 /** The next `count` fire times of a cron trigger after `after` (none for an S3 trigger). */
 export function nextFireTimes(trigger: Trigger, after: Date, count: number): string[] {
   if (!trigger.cron || !trigger.enabled) return [];
-  return scheduleOf(trigger.cron)
+  return scheduleOf(trigger)
     .nextFireTimes(after, count)
     .map((time) => time.toISOString());
 }
 
-/** The last `limit` fire times after the trigger last fired (or was created) and up to `now`. */
+/** The last `limit` fire times up to `now` since the trigger last fired, was re-enabled or was created. */
 function missedFireTimes(schedule: Schedule, trigger: Trigger, now: Date, limit: number): Date[] {
-  let after = new Date(trigger.lastFiredFor ?? trigger.createdAt);
+  const since = [trigger.createdAt, trigger.lastFiredFor, trigger.enabledAt].filter(
+    (time): time is string => time !== undefined,
+  );
+  let after = new Date(Math.max(...since.map((time) => Date.parse(time))));
   const kept: Date[] = [];
   // Pages of fire times, bounded: a schedule down for years must not loop for long.
   for (let page = 0; page < 100; page += 1) {
@@ -491,11 +522,12 @@ function missedFireTimes(schedule: Schedule, trigger: Trigger, now: Date, limit:
 function scheduleEntryOf(trigger: Trigger): ScheduleEntry {
   const cron = trigger.cron;
   if (!cron) throw new Error(`Trigger ${trigger.id} has no schedule`);
+  const start = anchorOf(trigger);
   return {
     triggerId: trigger.id,
     expression: cron.awsExpression,
     timezone: cron.timezone,
-    ...(cron.start ? { start: cron.start } : {}),
+    ...(start ? { start } : {}),
     ...(cron.end ? { end: cron.end } : {}),
     enabled: trigger.enabled,
   };
