@@ -42,6 +42,8 @@ export class EventBridgeScheduler implements Scheduler {
   }
 
   private input(entry: ScheduleEntry): CreateScheduleInput {
+    // A schedule whose end has passed fires no more: kept disabled, without the past EndDate AWS would refuse.
+    const ended = entry.end !== undefined && Date.parse(entry.end) <= this.now();
     return {
       Name: scheduleNameOf(entry.triggerId),
       GroupName: this.options.groupName,
@@ -50,8 +52,8 @@ export class EventBridgeScheduler implements Scheduler {
       // EventBridge Scheduler refuses a StartDate more than 5 minutes in the past; once passed it
       // no longer bounds anything (a rate counts from the schedule's creation either way).
       ...(entry.start && Date.parse(entry.start) > this.now() ? { StartDate: new Date(entry.start) } : {}),
-      ...(entry.end ? { EndDate: new Date(entry.end) } : {}),
-      State: entry.enabled ? 'ENABLED' : 'DISABLED',
+      ...(entry.end && !ended ? { EndDate: new Date(entry.end) } : {}),
+      State: entry.enabled && !ended ? 'ENABLED' : 'DISABLED',
       FlexibleTimeWindow: { Mode: 'OFF' },
       Description: `Sluice cron trigger ${entry.triggerId}`,
       Target: {

@@ -85,7 +85,12 @@ export class LocalScheduler implements Scheduler {
   private arm(armed: Armed, after: number): void {
     if (this.stopped) return;
     const [next] = armed.schedule.nextFireTimes(new Date(after), 1);
-    if (!next) return; // the schedule has ended
+    if (!next) {
+      // The schedule has ended: nothing is pending any more.
+      delete armed.timer;
+      delete armed.next;
+      return;
+    }
     const wait = next.getTime() - this.now();
     armed.next = next;
     armed.timer = setTimeout(
