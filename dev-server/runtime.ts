@@ -7,7 +7,7 @@ import { FetchHttpCaller } from '../lambdas/adapters/fetch-http-caller.ts';
 import { LocalOrchestrator } from '../lambdas/adapters/local/local-orchestrator.ts';
 import { LocalScheduler } from '../lambdas/adapters/local/local-scheduler.ts';
 import { installDependencies } from '../lambdas/composition/dependencies.ts';
-import { createRillFlow } from '../lambdas/composition/dialects.ts';
+import { createEnos, createRillFlow } from '../lambdas/composition/dialects.ts';
 import { createEngine, type Engine } from '../lambdas/composition/engine.ts';
 import { logFault } from '../lambdas/http/logger.ts';
 import type { RouteDefinition } from '../lambdas/http/route.ts';
@@ -97,7 +97,13 @@ export async function startLocalRuntime(settings: LocalSettings): Promise<LocalR
   });
   // Executors call back the API this server serves; its address is known once it listens.
   let apiUrl = '';
-  installDependencies({ store, blobs, engine, rillFlow: createRillFlow(store, engine, () => apiUrl) });
+  installDependencies({
+    store,
+    blobs,
+    engine,
+    rillFlow: createRillFlow(store, engine, () => apiUrl),
+    enos: createEnos(store, engine),
+  });
   // Executions the last run of this server left running: resume each or end it FAILED.
   const flows = engine.flows;
   await engine.executions.resumeAfterRestart((flowId, version) => flows.redeploy(flowId, version));

@@ -1,5 +1,6 @@
 import { flowDescriptorSchema } from './core/flow/model.ts';
 import type { RouteDefinition } from './http/route.ts';
+import * as enos from './schemas/enos.ts';
 import {
   aslDocument,
   completeTaskBody,
@@ -37,6 +38,13 @@ const clash = { description: 'The resource is in the wrong state', schema: nativ
 /** What the engine's API functions touch: records in the table, large contexts in the bucket, Step Functions. */
 const deployAccess = { metadata: 'write', blobs: 'write', orchestrator: 'deploy' } as const;
 const runAccess = { metadata: 'write', blobs: 'write', orchestrator: 'run' } as const;
+/** EnOS flows are imported (deployed), triggered (run) and scheduled through the same two routes. */
+const enosFlowAccess = {
+  metadata: 'write',
+  blobs: 'write',
+  orchestrator: ['deploy', 'run'],
+  schedules: 'manage',
+} as const;
 /** Triggers: their records, and the EventBridge schedules of cron triggers. */
 const triggerAccess = { metadata: 'write', schedules: 'manage' } as const;
 
@@ -575,6 +583,84 @@ export const routes = [
     summary: 'Rill Flow sample executor: whether result_number equals expect_number',
     request: { body: rill.sampleEndInput },
     responses: { 200: { description: 'The comparison' } },
+  },
+  {
+    id: 'enosFlowsPost',
+    method: 'POST',
+    path: '/dataflow-batch-service/v2.0/flows',
+    handler: 'enos-flows-post',
+    dialect: 'enos',
+    summary:
+      'action=import (Import Flow), search, enable, disable, trigger, updateAndTrigger; the body depends on the action',
+    request: { query: enos.flowsPostQuery, body: enos.actionBody },
+    responses: { 200: { description: 'Done', schema: enos.enosResult } },
+    access: enosFlowAccess,
+  },
+  {
+    id: 'enosFlowsGet',
+    method: 'GET',
+    path: '/dataflow-batch-service/v2.0/flows',
+    handler: 'enos-flows-get',
+    dialect: 'enos',
+    summary: 'action=export, get, getMyFlow (fuzzy search by searchValue) or delete (flowId)',
+    request: { query: enos.flowsGetQuery },
+    responses: { 200: { description: 'The flow, its export or the list', schema: enos.enosResult } },
+    access: { metadata: 'write', schedules: 'manage' },
+  },
+  {
+    id: 'enosFlowInstancesPost',
+    method: 'POST',
+    path: '/dataflow-batch-service/v2.0/flowInstances',
+    handler: 'enos-flow-instances-post',
+    dialect: 'enos',
+    summary: 'action=search (type, owner, trigger-time range, statuses, pagination) or cancel (flowInstId)',
+    request: { query: enos.flowInstancesPostQuery, body: enos.actionBody },
+    responses: { 200: { description: 'Instances, or done', schema: enos.enosResult } },
+    access: runAccess,
+  },
+  {
+    id: 'enosFlowInstancesGet',
+    method: 'GET',
+    path: '/dataflow-batch-service/v2.0/flowInstances',
+    handler: 'enos-flow-instances-get',
+    dialect: 'enos',
+    summary: 'action=get: one flow instance (flowInstId) with its task instances',
+    request: { query: enos.flowInstancesGetQuery },
+    responses: { 200: { description: 'The instance', schema: enos.enosResult } },
+    access: { metadata: 'read' },
+  },
+  {
+    id: 'enosTaskInstancesGet',
+    method: 'GET',
+    path: '/dataflow-batch-service/v2.0/taskInstances',
+    handler: 'enos-task-instances-get',
+    dialect: 'enos',
+    summary: 'action=getLog: the log of a task instance (taskInstId, maxLength), command output included',
+    request: { query: enos.taskInstancesQuery },
+    responses: { 200: { description: '{log}', schema: enos.enosResult } },
+    access: { metadata: 'read' },
+  },
+  {
+    id: 'enosDirectoriesGet',
+    method: 'GET',
+    path: '/dataflow-batch-service/v2.0/directories',
+    handler: 'enos-directories-get',
+    dialect: 'enos',
+    summary: 'action=listWorkFlowDirs: the directory tree with the flows in it',
+    request: { query: enos.directoriesGetQuery },
+    responses: { 200: { description: 'The tree', schema: enos.enosResult } },
+    access: { metadata: 'read' },
+  },
+  {
+    id: 'enosDirectoriesPost',
+    method: 'POST',
+    path: '/dataflow-batch-service/v2.0/directories',
+    handler: 'enos-directories-post',
+    dialect: 'enos',
+    summary: 'action=create: a directory (parentId, dirName)',
+    request: { query: enos.directoriesPostQuery, body: enos.actionBody },
+    responses: { 200: { description: '{dirId}', schema: enos.enosResult } },
+    access: { metadata: 'write' },
   },
 ] as const satisfies readonly RouteDefinition[];
 

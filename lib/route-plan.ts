@@ -18,7 +18,7 @@ export interface HandlerPlan {
 }
 
 /** Step Functions capabilities (RouteAccess.orchestrator): distinct, not levels of one another. */
-export type OrchestratorCapability = NonNullable<RouteAccess['orchestrator']>;
+export type OrchestratorCapability = 'deploy' | 'run';
 
 /** What a function may touch: the widest table and bucket levels, and every orchestrator capability, of its routes. */
 export interface PlanAccess {
@@ -62,7 +62,7 @@ export function mergeAccess(routes: readonly RouteDefinition[]): PlanAccess {
     schedules ??= route.access?.schedules;
     metadata = widest(metadata, route.access?.metadata);
     blobs = widest(blobs, route.access?.blobs);
-    if (route.access?.orchestrator) orchestrator.add(route.access.orchestrator);
+    for (const capability of [route.access?.orchestrator ?? []].flat()) orchestrator.add(capability);
   }
   return {
     ...(metadata ? { metadata } : {}),

@@ -10,11 +10,12 @@ import { S3BlobStore } from '../adapters/aws/s3-blob-store.ts';
 import { SfnOrchestrator } from '../adapters/aws/sfn-orchestrator.ts';
 import { FetchHttpCaller } from '../adapters/fetch-http-caller.ts';
 import { type EngineConfig, loadConfig, type ScheduleConfig, type SluiceConfig } from '../config.ts';
+import type { EnosService } from '../core/dialects/enos/service.ts';
 import type { RillFlowService } from '../core/dialects/rill-flow/service.ts';
 import type { Orchestrator } from '../ports/orchestrator.ts';
 import type { Scheduler } from '../ports/scheduler.ts';
 import type { Dependencies } from './dependencies.ts';
-import { createRillFlow } from './dialects.ts';
+import { createEnos, createRillFlow } from './dialects.ts';
 import { createEngine, type Engine } from './engine.ts';
 
 /**
@@ -38,7 +39,7 @@ export function createAwsDependencies(config: SluiceConfig = loadConfig()): Depe
   const blobs = new S3BlobStore(s3, config.bucketName);
   // Built on first use. The dialects come with the engine, so their completion
   // hooks run wherever an execution's end is recorded.
-  let built: { engine: Engine; rillFlow: RillFlowService } | undefined;
+  let built: { engine: Engine; rillFlow: RillFlowService; enos: EnosService } | undefined;
   const flowsOnFirstUse = () => {
     if (built) return built;
     const engine = createEngine({
@@ -53,7 +54,7 @@ export function createAwsDependencies(config: SluiceConfig = loadConfig()): Depe
       if (!config.publicUrl) throw new Error('SLUICE_PUBLIC_URL is not set for this function');
       return config.publicUrl;
     });
-    built = { engine, rillFlow };
+    built = { engine, rillFlow, enos: createEnos(store, engine) };
     return built;
   };
   return {
@@ -64,6 +65,9 @@ export function createAwsDependencies(config: SluiceConfig = loadConfig()): Depe
     },
     get rillFlow() {
       return flowsOnFirstUse().rillFlow;
+    },
+    get enos() {
+      return flowsOnFirstUse().enos;
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { EnosService } from '../core/dialects/enos/service.ts';
 import type { RillFlowService } from '../core/dialects/rill-flow/service.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { MetadataStore } from '../ports/metadata-store.ts';
@@ -10,6 +11,7 @@ export interface Dependencies {
   blobs: BlobStore;
   engine: Engine;
   rillFlow: RillFlowService;
+  enos: EnosService;
 }
 
 type DependencyFactory = () => Dependencies;

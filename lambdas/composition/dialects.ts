@@ -1,4 +1,5 @@
 import { FetchHttpCaller } from '../adapters/fetch-http-caller.ts';
+import { EnosService } from '../core/dialects/enos/service.ts';
 import { parseRillDescriptor } from '../core/dialects/rill-flow/descriptor.ts';
 import { RillFlowService, rillFlowIdOf } from '../core/dialects/rill-flow/service.ts';
 import type { MetadataStore } from '../ports/metadata-store.ts';
@@ -29,5 +30,15 @@ export function createRillFlow(
           return rillFlowIdOf(business, feature);
         },
       }),
+  });
+}
+
+/** EnOS batch processing over the engine (both composition roots). */
+export function createEnos(store: MetadataStore, engine: Engine): EnosService {
+  return new EnosService({
+    store,
+    flows: engine.flows,
+    executions: engine.executions,
+    triggers: engine.triggers,
   });
 }

@@ -7,6 +7,7 @@ export type DomainErrorKind =
   | 'bad-request'
   | 'validation'
   | 'not-found'
+  | 'forbidden'
   | 'conflict'
   | 'payload-too-large'
   | 'unsupported-media-type'
@@ -37,6 +38,8 @@ export const validationFailed = (message: string, issues: ValidationIssue[] = []
   new DomainError('validation', message, issues);
 export const notFound = (message: string) => new DomainError('not-found', message);
 export const conflict = (message: string) => new DomainError('conflict', message);
+/** The caller may see the resource but not do this to it (e.g. an EnOS visitor changing a flow). */
+export const forbidden = (message: string) => new DomainError('forbidden', message);
 export const unavailable = (message: string) => new DomainError('unavailable', message);
 export const payloadTooLarge = (message: string) => new DomainError('payload-too-large', message);
 export const unsupportedMediaType = (message: string) => new DomainError('unsupported-media-type', message);

@@ -48,6 +48,33 @@ function parsePart(
   return undefined;
 }
 
+/**
+ * For dialects whose body shape depends on a query parameter (EnOS's
+ * `action`): parses the already-parsed JSON body with the action's schema,
+ * failing the way edge parsing does.
+ */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const issues = issuesOf('body', result.error);
+  const first = issues[0];
+  throw validationFailed(`Invalid ${first?.path}: ${first?.message}`, issues);
+}
+
+/** A query parameter the action needs (optional in the route's schema because other actions do not). */
+export function requireQuery<Q extends Record<string, unknown>, K extends keyof Q & string>(
+  query: Q,
+  name: K,
+): NonNullable<Q[K]> {
+  const value = query[name];
+  if (value === undefined || value === null || value === '') {
+    throw validationFailed(`Invalid query.${name}: required for this action`, [
+      { path: `query.${name}`, message: 'required for this action' },
+    ]);
+  }
+  return value as NonNullable<Q[K]>;
+}
+
 function bodyText(event: APIGatewayProxyEventV2): string | undefined {
   if (event.body === undefined || event.body === null) return undefined;
   const bytes = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');

@@ -13,8 +13,9 @@ export interface RouteAccess {
   /**
    * Step Functions: `deploy` creates/updates flow state machines (and passes
    * their role); `run` starts, stops, redrives executions and answers task tokens.
+   * A route that does both (EnOS's `flows` POST imports and triggers) lists both.
    */
-  orchestrator?: 'deploy' | 'run';
+  orchestrator?: 'deploy' | 'run' | readonly ('deploy' | 'run')[];
   /** EventBridge Scheduler: create, update and delete the schedules of cron triggers. */
   schedules?: 'manage';
 }

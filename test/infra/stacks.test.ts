@@ -600,7 +600,12 @@ describe('Sluice CDK app', () => {
       assert.ok(deployers.some(({ module }) => module === 'create-flow'));
       for (const { module, handler, stack } of deployers) {
         const statements = statementsOf(stack, handler);
-        const passRole = statements.filter((statement) => [statement.Action].flat().includes('iam:PassRole'));
+        // Passing the states role, to Step Functions (a trigger-managing function also passes the scheduler role).
+        const passRole = statements.filter(
+          (statement) =>
+            [statement.Action].flat().includes('iam:PassRole') &&
+            JSON.stringify(statement.Condition).includes('states.amazonaws.com'),
+        );
         assert.equal(passRole.length, 1, module);
         const [only] = passRole;
         assert.deepEqual(only?.Action, 'iam:PassRole');
@@ -812,6 +817,8 @@ describe('Sluice CDK app', () => {
         'create-trigger',
         'delete-flow',
         'delete-trigger',
+        'enos-flows-get',
+        'enos-flows-post',
         'rill-add-trigger',
         'rill-cancel-trigger',
         'update-trigger',

@@ -5,6 +5,7 @@ const errorTypeOf: Record<DomainErrorKind, string> = {
   'bad-request': 'ValidationError',
   validation: 'ValidationError',
   'not-found': 'NotFoundError',
+  forbidden: 'ForbiddenError',
   conflict: 'ConflictError',
   'payload-too-large': 'PayloadTooLargeError',
   'unsupported-media-type': 'ValidationError',

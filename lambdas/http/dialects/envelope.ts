@@ -37,6 +37,7 @@ export const httpStatusOf: Record<DomainErrorKind, number> = {
   'bad-request': 400,
   validation: 400,
   'not-found': 404,
+  forbidden: 403,
   conflict: 409,
   'payload-too-large': 413,
   'unsupported-media-type': 415,

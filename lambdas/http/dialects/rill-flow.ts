@@ -9,6 +9,7 @@ export const rillErrorCodes = {
   internal: 30101,
   unsupported: 30105,
   processFail: 30106,
+  forbidden: 30108,
   dataFormat: 30109,
   dataRestriction: 30110,
 } as const;
@@ -24,6 +25,7 @@ const rillErrorOf: Record<DomainErrorKind, { status: number; code: number }> = {
   'bad-request': { status: 400, code: rillErrorCodes.dataFormat },
   validation: { status: 400, code: rillErrorCodes.dataRestriction },
   'not-found': { status: 400, code: rillErrorCodes.dataFormat },
+  forbidden: { status: 403, code: rillErrorCodes.forbidden },
   conflict: { status: 400, code: rillErrorCodes.dataRestriction },
   'payload-too-large': { status: 413, code: rillErrorCodes.dataRestriction },
   'unsupported-media-type': { status: 422, code: rillErrorCodes.unsupported },

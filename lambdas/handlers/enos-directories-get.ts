@@ -1,0 +1,8 @@
+import { dependencies } from '../composition/dependencies.ts';
+import { ok } from '../http/results.ts';
+import { routeHandler } from '../http/route-handler.ts';
+import { routeById } from '../routes.ts';
+
+export const handler = routeHandler(routeById('enosDirectoriesGet'), async ({ query }) =>
+  ok(await dependencies().enos.listDirectories({ userId: query.userId, orgId: query.orgId })),
+);
