@@ -1,10 +1,4 @@
-import {
-  type Dialect,
-  dialects,
-  type RouteAccess,
-  type RouteDefinition,
-  routeKeysOf,
-} from '../lambdas/http/route.ts';
+import { type Dialect, dialects, type RouteDefinition, routeKeysOf } from '../lambdas/http/route.ts';
 import { fallbackRoute, handlerModules } from '../lambdas/routes.ts';
 
 /** One Lambda function: a handler module, the routes it serves and what they may touch. */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
 import { ephemeralSettings } from '../../dev-server/settings.ts';
+import { until } from '../support/poll.ts';
 
 /**
  * The flow engine through the native API of the local runtime, as a user
@@ -47,16 +48,6 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
   });
   const text = await response.text();
   return { status: response.status, body: text ? (JSON.parse(text) as Json) : {} };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const execution = async (id: string) =>

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
 import { ephemeralSettings } from '../../dev-server/settings.ts';
+import { handler as fireTrigger } from '../../lambdas/handlers/fire-trigger.ts';
+import { until } from '../support/poll.ts';
 
 /**
  * EnOS batch processing (seed 004) as its clients script it, against the
@@ -28,16 +30,6 @@ async function call(method: string, path: string, body?: unknown) {
 }
 
 const as = (userId: string, orgId = 'o15589291276491') => `userId=${userId}&orgId=${orgId}`;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** The seed's request example, its `cmd` written as valid JSON as a real client sends it. */
 const seedFlow = (dirId: string, flowName = 'outuser', overrides: Json = {}) => ({
@@ -184,7 +176,8 @@ describe('EnOS batch-processing dialect', () => {
     }).then((response) => response.json() as Promise<{ items: Json[] }>);
     assert.equal(triggers.items[0]?.awsExpression, 'cron(0 0 * * ? *)');
     assert.equal(triggers.items[0]?.enabled, true);
-    assert.equal((triggers.items[0]?.nextFireTimes as string[])[0]?.endsWith('T00:00:00.000Z'), true);
+    const [nextRun] = (triggers.items[0]?.nextFireTimes ?? []) as string[];
+    assert.match(String(nextRun), /T00:00:00\.000Z$/);
     assert.equal((await call('POST', `/flows?action=disable&${as('u1')}`, { flowId })).status, 0);
     assert.equal((await get()).active, 0);
 
@@ -201,10 +194,42 @@ describe('EnOS batch-processing dialect', () => {
     });
     assert.deepEqual(found.data, [{ flowId: String(flowId), flowName: 'outuser' }]);
     const tree = await call('GET', `/directories?action=listWorkFlowDirs&${as('u1')}`);
-    const etl = ((tree.data as Json[])[0]?.children as Json[]).find((node) => node.title === 'etl');
+    const etl = (((tree.data as Json[])[0]?.children ?? []) as Json[]).find((node) => node.title === 'etl');
     assert.deepEqual(etl?.children, [
       { title: 'outuser', key: flowId, type: 1, isDirectory: false, editable: true, children: [] },
     ]);
+  });
+
+  it('starts one periodic instance per scheduled time when its schedule fires, only while enabled', async () => {
+    const tenant = { 'x-sluice-tenant': 'enos:o15589291276491' };
+    const triggers = await fetch(`${runtime.apiUrl}/v1/flows/enos-${flowId}/triggers`, {
+      headers: tenant,
+    }).then((response) => response.json() as Promise<{ items: Json[] }>);
+    const triggerId = String(triggers.items[0]?.id);
+    // The entry point EventBridge Scheduler invokes (the local scheduler calls the same one).
+    const fire = (scheduledTime: string) => fireTrigger({ triggerId, scheduledTime }, {} as never);
+    const paused = await fire('2026-01-02T00:00:00Z');
+    assert.match(String(paused.skipped), /disabled/);
+    assert.equal((await call('POST', `/flows?action=enable&${as('u1')}`, { flowId })).status, 0);
+    const first = await fire('2026-01-02T00:00:00Z');
+    const again = await fire('2026-01-02T00:00:00Z');
+    assert.equal(first.executionId, `${flowId}-20260102000000`);
+    assert.equal(again.executionId, first.executionId, 'a redelivered event finds the same instance');
+    const view = await finished(String(first.executionId));
+    assert.equal(view.status, 1);
+    assert.equal(view.type, 1, 'periodic');
+    assert.equal(view.calDt, '2026-01-02');
+    const periodic = await call('POST', `/flowInstances?action=search&${as('u1')}`, {
+      type: 1,
+      owner: 'u1',
+      fromTriggerTime: Date.parse('2026-01-01T00:00:00Z'),
+      toTriggerTime: Date.parse('2026-01-03T00:00:00Z'),
+    });
+    assert.deepEqual(
+      ((periodic.data as Json).flowInsts as Json[]).map((instance) => instance.instanceId),
+      [first.executionId],
+    );
+    assert.equal((await call('POST', `/flows?action=disable&${as('u1')}`, { flowId })).status, 0);
   });
 
   it('keeps flows inside their organisation, and lets visitors read but not run', async () => {

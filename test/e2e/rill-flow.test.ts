@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
 import { ephemeralSettings } from '../../dev-server/settings.ts';
+import { rillSeedDescriptor } from '../support/poll.ts';
 
 /**
  * Rill Flow (seed 003) as its clients use it, against the local runtime: the
@@ -23,11 +23,6 @@ let executorUrl = '';
 const asyncCalls: Array<{ headers: IncomingHttpHeaders; body: Json }> = [];
 
 /** The seed's example descriptor, its executors pointed at this runtime instead of 127.0.0.1:8080. */
-const seedDescriptor = (origin: string) =>
-  readFileSync(new URL('../fixtures/rill-seed-example.yaml', import.meta.url), 'utf8').replaceAll(
-    'http://127.0.0.1:8080',
-    origin,
-  );
 
 async function call(method: string, path: string, body?: string, contentType = 'application/json') {
   const response = await fetch(`${runtime.apiUrl}${path}`, {
@@ -79,7 +74,7 @@ describe('Rill Flow dialect', () => {
   });
 
   it('runs the seed example: add_descriptor, submit, get.json until SUCCEED with result_number 1024', async () => {
-    const added = await addDescriptor(seedDescriptor(runtime.apiUrl));
+    const added = await addDescriptor(rillSeedDescriptor(runtime.apiUrl));
     assert.equal(added.status, 200, JSON.stringify(added.body));
     assert.equal(added.body.ret, true);
     assert.match(String(added.body.descriptor_id), /^demoFlowTest:demoTest:md5_[0-9a-f]{32}$/);
@@ -118,7 +113,7 @@ describe('Rill Flow dialect', () => {
       'GET',
       '/flow/bg/manage/descriptor/get_descriptor.json?descriptor_id=demoFlowTest:demoTest',
     );
-    assert.equal(stored.body.descriptor, seedDescriptor(runtime.apiUrl));
+    assert.equal(stored.body.descriptor, rillSeedDescriptor(runtime.apiUrl));
     const ids = await call('GET', '/flow/get_execution_ids.json?service_id=demoFlowTest:demoTest');
     assert.deepEqual(ids.body.execution_ids, [executionId]);
   });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
 import { ephemeralSettings } from '../../dev-server/settings.ts';
 import { standInCredentials } from '../../dev-server/stand-ins.ts';
+import { rillSeedDescriptor, until } from '../support/poll.ts';
 
 /**
  * Rill Flow's trigger family against the local runtime: a real every-minute
@@ -17,12 +17,6 @@ type Json = Record<string, unknown>;
 
 let runtime: LocalRuntime;
 
-const seedDescriptor = (origin: string) =>
-  readFileSync(new URL('../fixtures/rill-seed-example.yaml', import.meta.url), 'utf8').replaceAll(
-    'http://127.0.0.1:8080',
-    origin,
-  );
-
 async function call(method: string, path: string, body?: string, contentType = 'application/json') {
   const response = await fetch(`${runtime.apiUrl}${path}`, {
     method,
@@ -31,16 +25,6 @@ async function call(method: string, path: string, body?: string, contentType = '
   });
   const text = await response.text();
   return { status: response.status, body: (text ? JSON.parse(text) : {}) as Json };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const executionIds = async (descriptorId: string): Promise<string[]> =>
@@ -60,7 +44,7 @@ describe('Rill Flow trigger family', () => {
     const added = await call(
       'POST',
       '/flow/bg/manage/descriptor/add_descriptor.json?business_id=demoFlowTest&feature_name=demoTest&alias=release',
-      seedDescriptor(runtime.apiUrl),
+      rillSeedDescriptor(runtime.apiUrl),
       'text/plain',
     );
     assert.equal(added.status, 200, JSON.stringify(added.body));
@@ -121,7 +105,7 @@ describe('Rill Flow trigger family', () => {
     }).then((response) => response.json() as Promise<{ items: Json[] }>);
     const scheduled = engineRuns.items.filter((run) => (run.trigger as Json | undefined)?.id === '1');
     assert.equal(scheduled.length, 1);
-    const firedFor = String((scheduled[0]?.trigger as Json).firedFor);
+    const firedFor = String(((scheduled[0]?.trigger ?? {}) as Json).firedFor);
     assert.match(firedFor, /T\d{2}:\d{2}:00\.000Z$/);
     console.log(
       `cron trigger: run for ${firedFor} started ${Date.parse(String(scheduled[0]?.startedAt)) - Date.parse(firedFor)} ms later`,

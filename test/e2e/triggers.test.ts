@@ -5,6 +5,7 @@ import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.t
 import { ephemeralSettings } from '../../dev-server/settings.ts';
 import { standInCredentials } from '../../dev-server/stand-ins.ts';
 import { handler as s3UploadHandler } from '../../lambdas/handlers/s3-upload.ts';
+import { sleep, until } from '../support/poll.ts';
 
 /**
  * Triggers through the local runtime as a user drives them: the native
@@ -33,18 +34,6 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
   const text = await response.text();
   return { status: response.status, body: text ? (JSON.parse(text) as Json) : {} };
 }
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function createFlow(name: string): Promise<string> {
   const created = await api('POST', '/v1/flows', { name, tasks: [{ name: 'only', kind: 'pass' }] });

@@ -8,6 +8,7 @@ import {
 } from '../../ports/orchestrator.ts';
 import { conflict, DomainError, notFound, validationFailed } from '../errors.ts';
 import type { ExecutionStatus, LogEntry, LogLevel, TaskRunStatus, TriggerOrigin } from '../flow/model.ts';
+import { wholeCollection } from '../listing.ts';
 import type { ContextStore } from './context-store.ts';
 import type { JsonObject } from './json-path.ts';
 import type { EngineRecords, ExecutionRecord, TaskRunRecord } from './records.ts';
@@ -455,17 +456,8 @@ export class ExecutionService {
 
   /** Ids of executions marked running (the local runtime resumes them after a restart). */
   async running(): Promise<string[]> {
-    const ids: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.deps.records.store.listCollection<{ executionId: string }>(runningCollection, {
-        limit: 1000,
-        ...(cursor ? { cursor } : {}),
-      });
-      ids.push(...page.items.map((item) => item.data.executionId));
-      cursor = page.cursor;
-    } while (cursor);
-    return ids;
+    const marks = await wholeCollection<{ executionId: string }>(this.deps.records.store, runningCollection);
+    return marks.map((mark) => mark.executionId);
   }
 
   /**

@@ -3,6 +3,7 @@ import type { ItemKey, MetadataStore, Page, PageRequest, StoredItem } from '../.
 import type { StateMachineRef } from '../../ports/orchestrator.ts';
 import { DomainError, notFound } from '../errors.ts';
 import type { Execution, FlowDescriptor, LogEntry, TaskRun } from '../flow/model.ts';
+import { wholePartition } from '../listing.ts';
 import type { Prepared } from './task-actions.ts';
 
 /**
@@ -205,18 +206,8 @@ export class EngineRecords {
     );
   }
 
-  async listRuns(executionId: string): Promise<TaskRunRecord[]> {
-    const runs: TaskRunRecord[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.store.listPartition<TaskRunRecord>(`execution#${executionId}`, 'run#', {
-        limit: 1000,
-        ...(cursor ? { cursor } : {}),
-      });
-      runs.push(...page.items.map((item) => item.data));
-      cursor = page.cursor;
-    } while (cursor);
-    return runs;
+  listRuns(executionId: string): Promise<TaskRunRecord[]> {
+    return wholePartition<TaskRunRecord>(this.store, `execution#${executionId}`, 'run#');
   }
 
   // Gates

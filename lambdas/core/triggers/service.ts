@@ -7,6 +7,7 @@ import type { EngineRecords } from '../engine/records.ts';
 import { conflict, DomainError, notFound, type ValidationIssue, validationFailed } from '../errors.ts';
 import type { TriggerOrigin } from '../flow/model.ts';
 import { uuidFromKey } from '../ids.ts';
+import { wholeCollection } from '../listing.ts';
 import { parseSchedule, type Schedule } from '../schedules/schedule.ts';
 
 /**
@@ -267,18 +268,8 @@ export class TriggerService {
     return { prefix, ...(suffix ? { suffix } : {}) };
   }
 
-  private async listIndex(type: TriggerType): Promise<TriggerIndex[]> {
-    const out: TriggerIndex[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.deps.records.store.listCollection<TriggerIndex>(typeCollection(type), {
-        limit: 1000,
-        ...(cursor ? { cursor } : {}),
-      });
-      out.push(...page.items.map((item) => item.data));
-      cursor = page.cursor;
-    } while (cursor);
-    return out;
+  private listIndex(type: TriggerType): Promise<TriggerIndex[]> {
+    return wholeCollection<TriggerIndex>(this.deps.records.store, typeCollection(type));
   }
 
   private async head(id: string): Promise<StoredItem<Trigger> | undefined> {
@@ -293,16 +284,7 @@ export class TriggerService {
 
   /** A tenant's triggers, oldest first, optionally of one flow or type. */
   async list(tenant: string, filter: { flowId?: string; type?: TriggerType } = {}): Promise<Trigger[]> {
-    const out: Trigger[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.deps.records.store.listCollection<Trigger>(tenantCollection(tenant), {
-        limit: 1000,
-        ...(cursor ? { cursor } : {}),
-      });
-      out.push(...page.items.map((item) => item.data));
-      cursor = page.cursor;
-    } while (cursor);
+    const out = await wholeCollection<Trigger>(this.deps.records.store, tenantCollection(tenant));
     return out.filter(
       (trigger) =>
         (!filter.flowId || trigger.flowId === filter.flowId) &&

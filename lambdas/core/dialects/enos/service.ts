@@ -6,6 +6,7 @@ import type { ExecutionRecord, TaskRunRecord } from '../../engine/records.ts';
 import { DomainError, forbidden, notFound, type ValidationIssue, validationFailed } from '../../errors.ts';
 import type { TaskRunStatus } from '../../flow/model.ts';
 import { uuidFromKey } from '../../ids.ts';
+import { wholeCollection } from '../../listing.ts';
 import type { TriggerService } from '../../triggers/service.ts';
 import { type EnosTaskRef, type FlowJson, flowJsonSchema, parametersOf, translateFlow } from './flow.ts';
 
@@ -515,18 +516,8 @@ export class EnosService {
     };
   }
 
-  private async listAll<T>(collection: string): Promise<T[]> {
-    const out: T[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.deps.store.listCollection<T>(collection, {
-        limit: 1000,
-        ...(cursor ? { cursor } : {}),
-      });
-      out.push(...page.items.map((item) => item.data));
-      cursor = page.cursor;
-    } while (cursor);
-    return out;
+  private listAll<T>(collection: string): Promise<T[]> {
+    return wholeCollection<T>(this.deps.store, collection);
   }
 
   private readableFlows = async (caller: EnosCaller) =>
@@ -705,7 +696,7 @@ export class EnosService {
       }
       await this.deps.store.delete(next.key);
       const stored = await this.deps.store.get<EnosInstance>(instanceKey(next.data.instanceId));
-      if (!stored || stored.data.state !== 'WAIT') {
+      if (stored?.data.state !== 'WAIT') {
         await this.deps.store.delete(lockKey(flowId));
         continue;
       }
@@ -1001,7 +992,7 @@ function startOfDay(day: string): string {
 function paginate<T>(
   items: T[],
   pagination: Pagination | undefined,
-  valueOf: (item: T, field: string) => string,
+  sortValue: (item: T, field: string) => string,
   allowed: readonly string[],
   fallback: { field: string; order: string } = { field: 'createTime', order: 'DESC' },
 ): { items: T[] } {
@@ -1017,8 +1008,8 @@ function paginate<T>(
   const sorted = [...items].sort((a, b) => {
     for (const sorter of sorters) {
       const order = (sorter.order ?? 'ASC').toUpperCase() === 'DESC' ? -1 : 1;
-      const left = valueOf(a, sorter.field);
-      const right = valueOf(b, sorter.field);
+      const left = sortValue(a, sorter.field);
+      const right = sortValue(b, sorter.field);
       if (left !== right) return left < right ? -order : order;
     }
     return 0;
