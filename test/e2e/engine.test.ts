@@ -219,6 +219,33 @@ describe('flow engine through the native API', () => {
     assert.equal((errors.items as unknown[]).length, 2, 'two failed attempts of flaky were logged');
   });
 
+  it('merges the branches of a choice with an `any` join, and skips an `all` join after one', async () => {
+    const flowId = await createFlow({
+      name: 'joins',
+      tasks: [
+        {
+          name: 'pick',
+          kind: 'choice',
+          input: [{ source: '$.context.size', target: '$.input.size' }],
+          branches: [{ condition: '$.input[?(@.size > 10)]', next: ['big'] }],
+          otherwise: ['small'],
+        },
+        { name: 'big', kind: 'pass', dependsOn: ['pick'] },
+        { name: 'small', kind: 'pass', dependsOn: ['pick'] },
+        { name: 'merge-any', kind: 'pass', dependsOn: ['big', 'small'], join: 'any' },
+        { name: 'merge-all', kind: 'pass', dependsOn: ['big', 'small'] },
+        { name: 'after-any', kind: 'pass', dependsOn: ['merge-any'] },
+      ],
+    });
+    const view = await ended(await start(flowId, { size: 3 }));
+    assert.equal(view.status, 'SUCCEEDED');
+    assert.equal(taskOf(view, 'big').status, 'SKIPPED');
+    assert.equal(taskOf(view, 'small').status, 'SUCCEEDED');
+    assert.equal(taskOf(view, 'merge-any').status, 'SUCCEEDED');
+    assert.equal(taskOf(view, 'merge-all').status, 'SKIPPED');
+    assert.equal(taskOf(view, 'after-any').status, 'SUCCEEDED');
+  });
+
   it('fails a task that exceeds its timeout and names it in the execution error', async () => {
     const flowId = await createFlow({
       name: 'too-slow',

@@ -278,6 +278,110 @@ tasks:
     assert.equal(unknownExecution.body.error_code, 30109);
   });
 
+  it('runs every choice whose condition holds in a context of its own, and merges switch branches', async () => {
+    const yaml = `version: 1
+workspace: choiceDemo
+dagName: routing
+type: flow
+tasks:
+- category: pass
+  name: start
+  next: route
+- category: choice
+  name: route
+  next: after
+  inputMappings:
+  - target: $.input.status
+    source: $.context.status
+  outputMappings:
+  - target: $.context.path
+    source: $.output.path
+  - target: $.context.size
+    source: $.output.size
+  choices:
+  - condition: $.input[?(@.status == "ok")]
+    tasks:
+    - category: pass
+      name: first
+      next: second
+      inputMappings:
+      - target: $.input.status
+        source: $.context.status
+      outputMappings:
+      - target: $.context.path
+        source: $.input.status
+    - category: pass
+      name: second
+      inputMappings:
+      - target: $.input.path
+        source: $.context.path
+      outputMappings:
+      - target: $.context.seenBySecond
+        source: $.input.path
+  - condition: $.input[?(@.status)]
+    tasks:
+    - category: pass
+      name: measure
+      inputMappings:
+      - target: $.input.status
+        source: $.context.status
+      outputMappings:
+      - target: $.context.size
+        source: $.input.status
+- category: switch
+  name: after
+  inputMappings:
+  - target: $.input.status
+    source: $.context.status
+  switches:
+  - condition: $.input[?(@.status == "ok")]
+    next: good
+    break: true
+  - condition: default
+    next: other
+- category: pass
+  name: good
+  next: merged
+- category: pass
+  name: other
+  next: merged
+- category: pass
+  name: merged
+`;
+    const added = await addDescriptor(yaml, 'business_id=choiceDemo&feature_name=routing');
+    assert.equal(added.status, 200, JSON.stringify(added.body));
+    const run = async (context: Json) => {
+      const submitted = await call(
+        'POST',
+        '/flow/submit.json?descriptor_id=choiceDemo:routing',
+        JSON.stringify(context),
+      );
+      const id = String(submitted.body.execution_id);
+      const ret = await waitForStatus(id);
+      const got = await call('GET', `/flow/get_context.json?execution_id=${encodeURIComponent(id)}`);
+      return { ret, context: got.body.context as Json };
+    };
+    // Both choices hold: each runs in its own context (the second task sees the first's write there).
+    const both = await run({ status: 'ok' });
+    assert.equal(both.ret.dag_status, 'SUCCEED');
+    assert.deepEqual(both.context, { status: 'ok', path: 'ok', size: 'ok' });
+    const tasks = both.ret.tasks as Record<string, Json>;
+    assert.equal(tasks.route?.status, 'SUCCEED');
+    assert.equal(tasks.route?.contains_sub, true);
+    assert.equal(tasks.merged?.status, 'SUCCEED', 'a merge after a switch runs when one branch ran');
+    assert.equal(tasks.other?.status, 'SKIPPED');
+    // Only the second holds: the first choice's output is absent, the rest goes on.
+    const one = await run({ status: 'late' });
+    assert.equal(one.ret.dag_status, 'SUCCEED');
+    assert.deepEqual(one.context, { status: 'late', size: 'late' });
+    assert.equal((one.ret.tasks as Record<string, Json>).merged?.status, 'SUCCEED');
+    // None holds: the choice succeeds at once and its downstream runs, as in Rill Flow.
+    const none = await run({});
+    assert.equal(none.ret.dag_status, 'SUCCEED');
+    assert.deepEqual(none.context, {});
+    assert.equal((none.ret.tasks as Record<string, Json>).after?.status, 'SUCCEED');
+  });
+
   it('redoes named tasks and everything after them, or the failed ones, keeping the other results', async () => {
     const calls: string[] = [];
     let failB = true;

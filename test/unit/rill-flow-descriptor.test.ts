@@ -287,17 +287,117 @@ describe('Rill Flow descriptor: tasks, names and next', () => {
     assertIssue(issues, 'tasks.3.tasks.0.name', /"x" is used by tasks.2/);
   });
 
-  it('names the task and value of an unknown or missing category, and refuses choice', () => {
-    const issues = issuesOf(
-      dag([
-        { name: 'a', category: 'loop' },
-        { name: 'b' },
-        { name: 'c', category: 'choice', choices: [{ condition: '$.input[?(@.x)]', tasks: [pass('d')] }] },
-      ]),
-    );
+  it('names the task and value of an unknown or missing category', () => {
+    const issues = issuesOf(dag([{ name: 'a', category: 'loop' }, { name: 'b' }]));
     assertIssue(issues, 'tasks.0.category', /task "a": unknown category "loop"/);
     assertIssue(issues, 'tasks.1.category', /task "b": category is missing/);
-    assertIssue(issues, 'tasks.2.choices', /task "c": category "choice" is not supported/, /use a switch/);
+  });
+
+  it('runs each choice of a choice task as a gate and a subflow of its own, joined by the task', () => {
+    const translation = translate(
+      dag([
+        pass('start', { next: 'route' }),
+        {
+          category: 'choice',
+          name: 'route',
+          next: 'after',
+          inputMappings: [{ source: '$.context.status', target: '$.input.status' }],
+          outputMappings: [{ source: '$.output.path', target: '$.context.path' }],
+          choices: [
+            {
+              condition: '$.input[?(@.status == "ok")]',
+              tasks: [
+                pass('okFirst', {
+                  next: 'okSecond',
+                  outputMappings: [{ source: '$.input.status', target: '$.context.seen' }],
+                }),
+                pass('okSecond', { inputMappings: [{ source: '$.context.seen', target: '$.input.seen' }] }),
+              ],
+            },
+            { condition: '$.input[?(@.status != "ok")]', tasks: [pass('other')] },
+          ],
+        },
+        pass('after'),
+      ]),
+    );
+    const names = translation.descriptor.tasks.map((task) => task.name);
+    // The translated tasks keep Rill's positions; the choice's parts come after them.
+    assert.deepEqual(names, [
+      'start',
+      'route',
+      'after',
+      'route-when-0',
+      'route-when-1',
+      'route-choice-0',
+      'route-choice-1',
+    ]);
+    const route = taskOf(translation, 'route');
+    assert.equal(route.kind, 'pass');
+    assert.equal(route.join, 'any');
+    assert.deepEqual(route.dependsOn, ['route-when-0', 'route-when-1', 'route-choice-0', 'route-choice-1']);
+    const gate = taskOf(translation, 'route-when-0');
+    assert.ok(gate.kind === 'choice');
+    assert.deepEqual(gate.dependsOn, ['start']);
+    assert.deepEqual(gate.input, [{ source: '$.context.status', target: '$.input.status', tolerance: true }]);
+    assert.deepEqual(gate.branches, [
+      { condition: '$.input[?(@.status == "ok")]', next: ['route-choice-0'] },
+    ]);
+    assert.deepEqual(gate.otherwise, []);
+    const subflow = taskOf(translation, 'route-choice-0');
+    assert.ok(subflow.kind === 'subflow');
+    assert.equal(subflow.wait, true);
+    assert.deepEqual(subflow.dependsOn, ['route-when-0']);
+    assert.deepEqual(subflow.output, [
+      { source: '$.output.context.path', target: '$.context.path', tolerance: true },
+    ]);
+    assert.deepEqual(taskOf(translation, 'after').dependsOn, ['route']);
+    // Each choice's tasks are a flow of their own, content-addressed.
+    assert.equal(translation.children.length, 2);
+    const [okFlow] = translation.children;
+    assert.equal(subflow.flowId, okFlow?.flowId);
+    assert.match(String(okFlow?.flowId), /^rill-choice-[0-9a-f]{32}$/);
+    assert.deepEqual(
+      okFlow?.descriptor.tasks.map((task) => [task.name, task.dependsOn]),
+      [
+        ['okFirst', []],
+        ['okSecond', ['okFirst']],
+      ],
+    );
+  });
+
+  it('refuses malformed choices, naming the choice', () => {
+    const issues = issuesOf(
+      dag([
+        { name: 'c', category: 'choice', choices: [] },
+        {
+          name: 'd',
+          category: 'choice',
+          choices: [
+            { tasks: [pass('x')] },
+            { condition: '$.input[?(@.a)]' },
+            { condition: '$.input[?(@.a)]', tasks: [{ name: 'y', category: 'loop' }] },
+          ],
+        },
+        {
+          name: 'each',
+          category: 'foreach',
+          iterationMapping: { collection: '$.input.items', item: 'item' },
+          inputMappings: [{ source: '$.context.items', target: '$.input.items' }],
+          tasks: [
+            {
+              name: 'inner',
+              category: 'choice',
+              choices: [{ condition: '$.input[?(@.a)]', tasks: [pass('z')] }],
+            },
+          ],
+        },
+      ]),
+    );
+    assertIssue(issues, 'tasks.0.choices', /task "c": a choice task needs choices/);
+    assertIssue(issues, 'tasks.1.choices.0.condition', /task "d": choice 0 needs a condition/);
+    assertIssue(issues, 'tasks.1.choices.1.tasks', /task "d": choice 1 has no tasks/);
+    assertIssue(issues, 'tasks.1.choices.2.tasks.0.category', /task "y": unknown category "loop"/);
+    assertIssue(issues, 'tasks.2.tasks.0.choices', /a choice inside a foreach is not supported/);
   });
 
   it('refuses task features that would run differently', () => {
@@ -781,12 +881,12 @@ describe('Rill Flow descriptor: switch, return and suspense', () => {
     assert.deepEqual(taskOf(translation, 'other').dependsOn, ['route']);
   });
 
-  it('refuses merging branches a switch can skip, accepts merging what it skips together', () => {
+  it('merges the branches of a switch the way Rill Flow does: every task joins `any` upstream that ran', () => {
     const cases = [
       { condition: '$.input[?(@.num >= 5)]', next: 'big', break: true },
       { condition: 'default', next: 'small' },
     ];
-    const issues = issuesOf(
+    const translation = translate(
       dag([
         { category: 'switch', name: 'route', switches: cases },
         pass('big', { next: 'join' }),
@@ -794,20 +894,10 @@ describe('Rill Flow descriptor: switch, return and suspense', () => {
         pass('join'),
       ]),
     );
-    assertIssue(issues, 'tasks.3', /task "join" joins "big", "small"/, /merge is not supported/);
-    // Both inputs of "join" are skipped exactly when the branch to "big" is not taken.
-    translate(
-      dag([
-        { category: 'switch', name: 'route', switches: [cases[0], { condition: 'default', next: 'small' }] },
-        pass('big', { next: 'left,right' }),
-        pass('left', { next: 'join' }),
-        pass('right', { next: 'join' }),
-        pass('small'),
-        pass('join'),
-      ]),
-    );
-    // A plain merge is fine.
-    translate(dag([pass('a', { next: 'c' }), pass('b', { next: 'c' }), pass('c')]));
+    const join = taskOf(translation, 'join');
+    assert.deepEqual(join.dependsOn, ['big', 'small']);
+    assert.equal(join.join, 'any');
+    assert.equal(taskOf(translation, 'route').join, 'any');
   });
 
   it('turns return into a return task whose conditions must all hold', () => {
@@ -841,8 +931,8 @@ describe('Rill Flow descriptor: switch, return and suspense', () => {
     );
   });
 
-  it('refuses merging a return branch with one it does not govern', () => {
-    const issues = issuesOf(
+  it('runs a task joining a return branch and another when any of them ran', () => {
+    const translation = translate(
       dag([
         pass('a', { next: 'check,other' }),
         { category: 'return', name: 'check', conditions: ['$.input[?(@.done)]'], next: 'join' },
@@ -850,7 +940,8 @@ describe('Rill Flow descriptor: switch, return and suspense', () => {
         pass('join'),
       ]),
     );
-    assertIssue(issues, 'tasks.3', /task "join" joins "check", "other"/);
+    assert.deepEqual(taskOf(translation, 'join').dependsOn, ['check', 'other']);
+    assert.equal(taskOf(translation, 'join').join, 'any');
   });
 
   it('turns suspense into a wake-up wait and hands its conditions to the caller', () => {

@@ -49,6 +49,8 @@ export interface Gate {
   arrived: string[];
   /** Some upstream was skipped or disabled this edge. */
   skip: boolean;
+  /** Some upstream ran and left this edge enabled (what an `any` join needs). */
+  ran?: boolean;
   /** The parked task token of the waiting `await` state. */
   token?: string;
   /** The token already sent, so each token is released exactly once. */

@@ -173,17 +173,21 @@ export class TaskRunner {
   private async await({ id }: ExecutionRecord, { task, runName }: Located, token: string): Promise<void> {
     await this.deps.records.saveToken({ token, executionId: id, run: runName, purpose: 'gate' });
     const gate = await this.deps.records.updateGate(id, runName, (current) => ({ ...current, token }));
-    await this.releaseIfComplete(id, runName, task.dependsOn.length, gate);
+    await this.releaseIfComplete(id, runName, task, gate);
   }
 
-  /** Sends the gate's token once every upstream arrived; exactly one caller sends per token. */
-  private async releaseIfComplete(executionId: string, runName: string, upstreams: number, seen: Gate) {
+  /**
+   * Sends the gate's token once every upstream arrived; exactly one caller sends per token.
+   * The task is skipped when an upstream skipped it (`all` join) or when none ran (`any` join).
+   */
+  private async releaseIfComplete(executionId: string, runName: string, task: Task, seen: Gate) {
+    const upstreams = task.dependsOn.length;
     if (!seen.token || seen.arrived.length < upstreams) return;
     let release: { token: string; skip: boolean } | undefined;
     await this.deps.records.updateGate(executionId, runName, (gate) => {
       release = undefined;
       if (!gate.token || gate.arrived.length < upstreams || gate.releasedToken === gate.token) return gate;
-      release = { token: gate.token, skip: gate.skip };
+      release = { token: gate.token, skip: task.join === 'any' ? !gate.ran : gate.skip };
       return { ...gate, releasedToken: gate.token };
     });
     if (release)
@@ -209,8 +213,9 @@ export class TaskRunner {
             ? current.arrived
             : [...current.arrived, located.task.name],
           skip: current.skip || !active(task.name),
+          ran: current.ran === true || active(task.name),
         }));
-        await this.releaseIfComplete(executionId, runName, task.dependsOn.length, gate);
+        await this.releaseIfComplete(executionId, runName, task, gate);
       }),
     );
   }

@@ -48,6 +48,13 @@ const common = {
   description: z.string().max(2000).optional(),
   /** Names of the tasks that must finish first. */
   dependsOn: z.array(taskName).default([]),
+  /**
+   * When the task runs once every upstream has finished: `all` (default) only
+   * if none of them was skipped (or disabled this edge); `any` if at least one
+   * of them ran, so it merges the branches of a choice (Airflow's
+   * none_failed_min_one_success, Rill Flow's joins).
+   */
+  join: z.enum(['all', 'any']).default('all'),
   input: z.array(mappingSchema).default([]),
   output: z.array(mappingSchema).default([]),
   retry: retrySchema.optional(),

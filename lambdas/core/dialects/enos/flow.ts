@@ -219,6 +219,7 @@ export function translateFlow(
       dependsOn: [...new Set(upstreams.get(task.name) ?? [])].map(
         (name) => byName.get(name)?.canonical ?? name,
       ),
+      join: 'all',
       command: task.cmd,
       input: used.map((key) => ({ source: `$.context.${key}`, target: `$.input.${key}` })),
       output: [],

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import { readPath } from '../../engine/json-path.ts';
 import { badRequest, isDomainError, type ValidationIssue, validationFailed } from '../../errors.ts';
@@ -36,6 +37,9 @@ import { parseJsonPath, validateFlow } from '../../flow/validate.ts';
  *   `retry` → retry (Rill waits interval·multiplierⁿ before retry n, so the
  *   first interval is interval·multiplier), `timeline.timeoutInSeconds` →
  *   timeoutSeconds.
+ * - `choice` → per choice a gate (a canonical `choice` enabling one subflow)
+ *   and a subflow running the choice's tasks as a flow of their own, whose
+ *   context is the choice task's input; the task itself joins them (`any`).
  * - `switch` → `choice` (`default` cases → `otherwise`); `return` → `return`
  *   (all conditions must hold); `suspense` → `wait` with `wakeUp: true`;
  *   `pass` → `pass`; `foreach` → `foreach` over `iterationMapping.collection`,
@@ -45,9 +49,7 @@ import { parseJsonPath, validateFlow } from '../../flow/validate.ts';
  *
  * What the canonical engine cannot do the same way is refused with an error
  * naming the task, the field and the reason, never translated into something
- * that runs differently: `choice` (sub-task lists with contexts of their own),
- * a task joining branches a switch/return can skip independently (Rill runs it
- * when any upstream ran, Sluice skips it when any was skipped), switch cases
+ * that runs differently: a `choice` inside a foreach, switch cases
  * without `break: true` before the last (Rill may run several), foreach
  * iterations passing data between their tasks or read through the foreach's
  * `sub_context` output, `transform` (Aviator), `$.tasks.*.trigger_url`,
@@ -125,6 +127,17 @@ export interface RillDescriptorTranslation {
   suspense: Record<string, RillSuspense>;
   /** `rillflow://` descriptor ids by the name of the task that starts them. */
   subflows: Record<string, string>;
+  /**
+   * The flows a `choice` task's choices run as (each in a context of its own,
+   * as Rill runs a choice's sub-tasks), innermost first. Their ids derive from
+   * their content, so a flow stored once serves every descriptor that has it.
+   */
+  children: ChoiceFlow[];
+}
+
+export interface ChoiceFlow {
+  flowId: string;
+  descriptor: FlowDescriptor;
 }
 
 /**
@@ -357,12 +370,6 @@ interface Edge {
   at: string;
 }
 
-interface Built {
-  task: JsonObject;
-  /** Conditional edges of a switch (case indices per target, `d` for default) or a return task. */
-  branches?: (target: string) => string | undefined;
-}
-
 class Translator {
   readonly dag: JsonObject;
   readonly options: RillDescriptorOptions;
@@ -373,6 +380,9 @@ class Translator {
   readonly names = new Map<string, string>();
   readonly suspense: Record<string, RillSuspense> = {};
   readonly subflows: Record<string, string> = {};
+  readonly children: ChoiceFlow[] = [];
+  /** The gate and subflow tasks a choice task expands to, by the choice task's name. */
+  readonly choiceParts = new Map<string, { gates: JsonObject[]; subflows: JsonObject[] }>();
   commonMapping: JsonObject = {};
 
   constructor(dag: JsonObject, options: RillDescriptorOptions) {
@@ -453,6 +463,7 @@ class Translator {
       ...(callback ? { callback } : {}),
       suspense: this.suspense,
       subflows: this.subflows,
+      children: this.children,
     };
   }
 
@@ -607,6 +618,9 @@ class Translator {
       }
     });
 
+    // A choice's gates and subflows go after the translated tasks, so canonical
+    // positions keep matching Rill's (issue paths are mapped back by position).
+    const appended: JsonObject[] = [];
     const built = tasks.map((raw, position) => {
       const at = `${scope.path}.${position}`;
       const name = text(raw.name) ?? '';
@@ -616,50 +630,119 @@ class Translator {
       edges.forEach((edge, k) => {
         this.sources.set(`${at}.dependsOn.${k}`, edge.at);
       });
-      const result = this.task(raw, at, scope);
-      result.task.dependsOn = edges.map((edge) => edge.from);
-      return result;
+      const task = this.task(raw, at, scope);
+      task.dependsOn = edges.map((edge) => edge.from);
+      // Rill Flow skips a task only when every upstream skipped it: it merges a switch's branches.
+      task.join = 'any';
+      const parts = this.choiceParts.get(name);
+      if (parts) {
+        // The choice's gates wait for its upstreams; the choice itself (a pass) for every gate and subflow.
+        for (const gate of parts.gates) gate.dependsOn = task.dependsOn;
+        task.dependsOn = [...parts.gates, ...parts.subflows].map((part) => part.name as string);
+        appended.push(...parts.gates, ...parts.subflows);
+      }
+      return task;
     });
-    this.checkJoins(built, scope);
-    return built.map((entry) => entry.task);
+    return [...built, ...appended];
   }
 
   /**
-   * Rill Flow skips a task only when every upstream skipped it; Sluice skips a
-   * task when any upstream was skipped or a choice/return disabled its edge.
-   * Both agree exactly when all of a task's incoming edges are skipped under
-   * the same conditions; other merges after a switch or return are refused.
+   * A `choice` task: every choice whose condition holds (against the task's
+   * input) runs its sub-tasks in a context of its own, the task's input. Each
+   * choice k is a gate (`<name>-when-k`, a canonical choice enabling only
+   * its subflow) and a subflow (`<name>-choice-k`) running the choice's tasks
+   * as a flow of their own; the task itself is a pass joining them (`any`: it
+   * runs when no choice held too, as Rill's does). The task's output mappings
+   * read each subflow's final context; a source one choice did not set is
+   * skipped, since Rill reads them from all choices' contexts merged.
    */
-  checkJoins(built: Built[], scope: Scope): void {
-    const byName = new Map(built.map((entry, position) => [entry.task.name as string, { entry, position }]));
-    const skipped = new Map<string, string[]>();
-    const order = topologicalOrder(built.map((entry) => entry.task));
-    if (!order) return; // A cycle: validateFlow names it.
-    for (const name of order) {
-      const { entry, position } = byName.get(name) as { entry: Built; position: number };
-      const ups = entry.task.dependsOn as string[];
-      const incoming = ups.map((up) => {
-        const upstream = byName.get(up)?.entry;
-        const atoms = new Set(skipped.get(up) ?? []);
-        const branch = upstream?.branches?.(name);
-        if (branch) atoms.add(branch);
-        return [...atoms].sort();
-      });
-      const keys = incoming.map((atoms) => atoms.join('|'));
-      if (new Set(keys).size > 1) {
-        const list = ups.map((up) => `"${up}"`).join(', ');
-        this.issue(
-          `${scope.path}.${position}`,
-          `task "${name}" joins ${list}, which switch or return tasks can skip independently: Rill Flow runs ` +
-            `"${name}" when any of them ran, Sluice skips it when any of them was skipped, so this merge is not supported`,
-        );
+  choiceTask(raw: JsonObject, at: string, scope: Scope, task: JsonObject): JsonObject {
+    const name = task.name as string;
+    const who = `task "${name}"`;
+    task.kind = 'pass';
+    task.output = [];
+    if (scope.iteration) {
+      this.issue(`${at}.choices`, `${who}: a choice inside a foreach is not supported`);
+      return task;
+    }
+    const choices = raw.choices;
+    if (!Array.isArray(choices) || choices.length === 0) {
+      this.issue(`${at}.choices`, `${who}: a choice task needs choices: [{condition, tasks}]`);
+      return task;
+    }
+    const input = this.mappings(raw.inputMappings, `${at}.inputMappings`, 'input', name, scope);
+    const inputMappings = (
+      input.length > 0 ? input : [{ target: '$.input', value: {}, tolerance: false, from: at }]
+    ).map(toMapping);
+    // Each choice's `$.output` is its subflow's final context.
+    const outputMappings = this.mappings(raw.outputMappings, `${at}.outputMappings`, 'output', name, scope)
+      .flatMap((entry) => this.subflowOutput(entry, 'flow_sync', who))
+      .map((entry) => toMapping({ ...entry, tolerance: true }));
+    const parts = { gates: [] as JsonObject[], subflows: [] as JsonObject[] };
+    choices.forEach((choice: unknown, k: number) => {
+      const where = `${at}.choices.${k}`;
+      if (!isObject(choice)) {
+        this.issue(where, `${who}: a choice must be a mapping with condition and tasks`);
+        return;
       }
-      skipped.set(name, [...new Set(incoming.flat())]);
+      const condition = this.conditions(choice.condition, `${where}.condition`, 'input', '&&', name);
+      if (choice.condition === undefined || choice.condition === null)
+        this.issue(`${where}.condition`, `${who}: choice ${k} needs a condition`);
+      if (!Array.isArray(choice.tasks) || choice.tasks.length === 0) {
+        this.issue(`${where}.tasks`, `${who}: choice ${k} has no tasks`);
+        return;
+      }
+      const flowId = this.choiceFlow(choice.tasks, where, `choice${k}${name}`);
+      if (condition === undefined || flowId === undefined) return;
+      const subflow = `${name}-choice-${k}`;
+      const gate = `${name}-when-${k}`;
+      parts.gates.push({
+        name: gate,
+        kind: 'choice',
+        description: `${name}: choice ${k} runs when ${String(choice.condition)}`,
+        input: inputMappings,
+        output: [],
+        branches: [{ condition, next: [subflow] }],
+        otherwise: [],
+      });
+      parts.subflows.push({
+        name: subflow,
+        kind: 'subflow',
+        dependsOn: [gate],
+        description: `${name}: the tasks of choice ${k}, in a context of their own`,
+        input: inputMappings,
+        output: outputMappings,
+        flowId,
+        wait: true,
+      });
+    });
+    this.choiceParts.set(name, parts);
+    return task;
+  }
+
+  /** Translates a choice's tasks as a flow of their own; its id derives from what it is. */
+  choiceFlow(tasks: unknown[], where: string, dagName: string): string | undefined {
+    const child = {
+      workspace: this.dag.workspace ?? this.dag.namespace,
+      dagName: dagName.slice(0, 100),
+      type: 'flow',
+      tasks,
+      ...(this.dag.commonMapping !== undefined ? { commonMapping: this.dag.commonMapping } : {}),
+    };
+    try {
+      const translated = new Translator(child, this.options).translate();
+      const flowId = `rill-choice-${createHash('sha256').update(JSON.stringify(translated.descriptor)).digest('hex').slice(0, 32)}`;
+      this.children.push(...translated.children, { flowId, descriptor: translated.descriptor });
+      return flowId;
+    } catch (error) {
+      if (!isDomainError(error)) throw error;
+      for (const problem of error.issues) this.issue(`${where}.${problem.path}`, problem.message);
+      return undefined;
     }
   }
 
   /** One task: its category's translation plus what every category shares. */
-  task(raw: JsonObject, at: string, scope: Scope): Built {
+  task(raw: JsonObject, at: string, scope: Scope): JsonObject {
     const name = text(raw.name) ?? '';
     const category = text(raw.category);
     const task: JsonObject = { name };
@@ -667,34 +750,29 @@ class Translator {
     if (description !== undefined && description.trim() !== '') task.description = description;
     if (category === undefined) {
       this.issue(`${at}.category`, `task "${name}": category is missing (use ${CATEGORIES.join(', ')})`);
-      return { task: { ...task, kind: 'pass' } };
+      return { ...task, kind: 'pass' };
     }
     if (!CATEGORIES.includes(category)) {
       this.issue(
         `${at}.category`,
         `task "${name}": unknown category "${category}" (use ${CATEGORIES.join(', ')})`,
       );
-      return { task: { ...task, kind: 'pass' } };
+      return { ...task, kind: 'pass' };
     }
     this.checkUnsupportedTaskFields(raw, at, name, category);
     switch (category) {
       case 'function':
-        return { task: this.functionTask(raw, at, scope, task) };
+        return this.functionTask(raw, at, scope, task);
       case 'switch':
         return this.switchTask(raw, at, scope, task);
       case 'return':
         return this.returnTask(raw, at, scope, task);
       case 'foreach':
-        return { task: this.foreachTask(raw, at, scope, task) };
+        return this.foreachTask(raw, at, scope, task);
       case 'suspense':
-        return { task: this.suspenseTask(raw, at, scope, task) };
+        return this.suspenseTask(raw, at, scope, task);
       case 'choice':
-        this.issue(
-          `${at}.choices`,
-          `task "${name}": category "choice" is not supported: its choices run sub-task lists in contexts of ` +
-            'their own and merge them, which Sluice cannot do (Rill Flow hides it from its editor too); use a switch task',
-        );
-        return { task: { ...task, kind: 'pass' } };
+        return this.choiceTask(raw, at, scope, task);
       default: {
         // pass
         task.kind = 'pass';
@@ -709,7 +787,7 @@ class Translator {
           this.mappings(raw.outputMappings, `${at}.outputMappings`, 'output', name, scope),
           scope,
         );
-        return { task };
+        return task;
       }
     }
   }
@@ -1320,7 +1398,7 @@ class Translator {
     }
   }
 
-  switchTask(raw: JsonObject, at: string, scope: Scope, task: JsonObject): Built {
+  switchTask(raw: JsonObject, at: string, scope: Scope, task: JsonObject): JsonObject {
     const name = task.name as string;
     const who = `task "${name}"`;
     this.setInput(task, at, this.mappings(raw.inputMappings, `${at}.inputMappings`, 'input', name, scope));
@@ -1330,13 +1408,10 @@ class Translator {
     if (cases !== undefined && cases !== null && !Array.isArray(cases)) {
       this.issue(`${at}.switches`, `${who}: switches must be a list of {condition, next, break}`);
       task.kind = 'pass';
-      return { task };
+      return task;
     }
     const branches: Array<{ condition: string; next: string[] }> = [];
     const otherwise: string[] = [];
-    const members = new Map<string, string[]>();
-    const member = (target: string, label: string) =>
-      members.set(target, [...(members.get(target) ?? []), label]);
     const regular: number[] = [];
     (cases ?? []).forEach((entry: unknown, k: number) => {
       const where = `${at}.switches.${k}`;
@@ -1348,10 +1423,7 @@ class Translator {
       if (next.length === 0) this.issue(`${where}.next`, `${who}: switch case ${k} has no next`);
       const condition = text(entry.condition)?.trim();
       if (condition === 'default') {
-        for (const target of next) {
-          if (!otherwise.includes(target)) otherwise.push(target);
-          member(target, 'd');
-        }
+        for (const target of next) if (!otherwise.includes(target)) otherwise.push(target);
         this.sources.set(`${at}.otherwise`, `${where}.next`);
         return;
       }
@@ -1359,7 +1431,6 @@ class Translator {
       const filter = this.conditions(entry.condition ?? '', `${where}.condition`, 'input', '&&', name);
       if (filter === undefined || next.length === 0) return;
       this.sources.set(`${at}.branches.${branches.length}`, where);
-      for (const target of next) member(target, String(k));
       branches.push({ condition: filter, next });
     });
     regular.slice(0, -1).forEach((k) => {
@@ -1375,19 +1446,15 @@ class Translator {
     if (branches.length === 0) {
       // Only default cases (or none): Rill runs them all, as plain downstream tasks.
       task.kind = 'pass';
-      return { task };
+      return task;
     }
     task.kind = 'choice';
     task.branches = branches;
     task.otherwise = otherwise;
-    return {
-      task,
-      branches: (target) =>
-        members.has(target) ? `switch:${name}:${members.get(target)?.join(',')}` : undefined,
-    };
+    return task;
   }
 
-  returnTask(raw: JsonObject, at: string, scope: Scope, task: JsonObject): Built {
+  returnTask(raw: JsonObject, at: string, scope: Scope, task: JsonObject): JsonObject {
     const name = task.name as string;
     task.kind = 'return';
     this.setInput(task, at, this.mappings(raw.inputMappings, `${at}.inputMappings`, 'input', name, scope));
@@ -1402,7 +1469,7 @@ class Translator {
       task.condition = this.conditions(conditions, `${at}.conditions`, 'input', '&&', name) ?? ALWAYS;
     }
     this.sources.set(`${at}.condition`, `${at}.conditions`);
-    return { task, branches: () => `return:${name}` };
+    return task;
   }
 
   suspenseTask(raw: JsonObject, at: string, scope: Scope, task: JsonObject): JsonObject {
@@ -1588,28 +1655,6 @@ function iterationKeys(entries: Entry[], collection: string, foreach: string): M
 function collectNames(raws: unknown): string[] {
   if (!Array.isArray(raws)) return [];
   return raws.flatMap((raw) => (isObject(raw) ? [text(raw.name) ?? '', ...collectNames(raw.tasks)] : []));
-}
-
-/** Kahn's order of a task list by dependsOn, or undefined when there is a cycle (or an unknown name). */
-function topologicalOrder(tasks: readonly JsonObject[]): string[] | undefined {
-  const names = tasks.map((task) => task.name as string);
-  const waiting = new Map(tasks.map((task) => [task.name as string, (task.dependsOn as string[]).length]));
-  const downstream = new Map<string, string[]>();
-  for (const task of tasks)
-    for (const up of task.dependsOn as string[])
-      downstream.set(up, [...(downstream.get(up) ?? []), task.name as string]);
-  const ready = names.filter((name) => waiting.get(name) === 0);
-  const order: string[] = [];
-  while (ready.length > 0) {
-    const name = ready.shift() as string;
-    order.push(name);
-    for (const next of downstream.get(name) ?? []) {
-      const left = (waiting.get(next) ?? 0) - 1;
-      waiting.set(next, left);
-      if (left === 0) ready.push(next);
-    }
-  }
-  return order.length === names.length && new Set(names).size === names.length ? order : undefined;
 }
 
 const toMapping = (entry: Entry): Mapping => ({

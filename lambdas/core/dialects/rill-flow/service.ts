@@ -30,6 +30,8 @@ export interface TranslatedDescriptor {
   dagName: string;
   /** The DAG-level `callback`: notified when an execution ends. */
   callback?: { url: string; fullContext: boolean; input: Mapping[] };
+  /** Flows the descriptor's choice tasks run, to be stored before it (content-addressed ids). */
+  children?: { flowId: string; descriptor: FlowDescriptor }[];
 }
 
 export interface RillFlowDependencies {
@@ -160,6 +162,16 @@ export class RillFlowService {
     ] as const) {
       if (!namePattern.test(value))
         throw validationFailed(`${field} "${value}" must use letters, digits, "_" and "-"`);
+    }
+    for (const child of translated.children ?? []) {
+      const stored = await this.deps.flows.get(rillTenant, child.flowId).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof DomainError && error.kind === 'not-found') return false;
+          throw error;
+        },
+      );
+      if (!stored) await this.deps.flows.create(rillTenant, child.descriptor, child.flowId);
     }
     const flowId = rillFlowIdOf(business, feature);
     const flow = (await this.deps.flows.get(rillTenant, flowId).then(
