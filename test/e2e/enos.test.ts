@@ -436,5 +436,32 @@ describe('EnOS batch-processing dialect', () => {
     assert.equal(log.msg, 'Instance not found');
     const after = await call('GET', `/flows?action=getMyFlow&${as('u1')}`);
     assert.deepEqual(after.data, before.data, 'nothing was half-imported');
+    // Nor in the engine: one canonical flow per EnOS flow, none left by a refused import.
+    const engineFlows = await fetch(`${runtime.apiUrl}/v1/flows?limit=1000`, {
+      headers: { 'x-sluice-tenant': 'enos:o15589291276491' },
+    }).then((response) => response.json() as Promise<{ items: Json[] }>);
+    assert.equal(engineFlows.items.length, (after.data as Json[]).length);
+  });
+
+  it('answers 62109 when the deployment runs no command tasks, importing nothing', async () => {
+    const plain = await startLocalRuntime(ephemeralSettings({ commandTasks: false }));
+    try {
+      const send = async (path: string, body?: unknown) => {
+        const response = await fetch(`${plain.apiUrl}${base}${path}`, {
+          method: body === undefined ? 'GET' : 'POST',
+          headers: { 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        return (await response.json()) as { status: number; msg: string; data: unknown };
+      };
+      const tree = await send(`/directories?action=listWorkFlowDirs&${as('u1')}`);
+      const root = String((tree.data as Json[])[0]?.key);
+      const refused = await send(`/flows?action=import&${as('u1')}`, seedFlow(root));
+      assert.equal(refused.status, 62109);
+      assert.match(refused.msg, /^Workflow creating failed: command tasks are disabled in this deployment/);
+      assert.deepEqual((await send(`/flows?action=getMyFlow&${as('u1')}`)).data, []);
+    } finally {
+      await plain.stop();
+    }
   });
 });
