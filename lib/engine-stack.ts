@@ -182,7 +182,8 @@ export class EngineStack extends Stack {
       environment,
     });
     this.executionEvents.grantMetadata(props.table, 'write');
-    this.executionEvents.grantBlobs(props.bucket, 'read');
+    // Hooks run where an end is recorded: EnOS starts a flow's next queued instance from here.
+    this.executionEvents.grantBlobs(props.bucket, 'write');
     this.executionEnded = new Rule(this, 'ExecutionEnded', {
       description: 'Sluice: a flow execution succeeded, failed, timed out or was stopped',
       eventPattern: {
@@ -216,8 +217,9 @@ export class EngineStack extends Stack {
       environment,
       schedules: this.triggers.schedules,
     };
-    // Both trigger functions start executions, as the API's `run` routes do.
-    for (const fn of [this.triggers.fireFunction, this.triggers.uploadFunction]) {
+    // Both trigger functions start executions, as the API's `run` routes do, and so does the
+    // execution-events function (EnOS starts a flow's next queued instance when one ends).
+    for (const fn of [this.triggers.fireFunction, this.triggers.uploadFunction, this.executionEvents]) {
       grantOrchestrator(fn.role, this.engine, 'run');
     }
     acknowledgeNotificationHandler(this);

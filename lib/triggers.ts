@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, RemovalPolicy, type Stack, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -59,20 +59,16 @@ export class Triggers extends Construct {
       scheduleGroupName: `${props.prefix}-triggers`,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const stack = Stack.of(this);
-    const schedulesOfGroup = stack.formatArn({
-      service: 'scheduler',
-      resource: 'schedule',
-      resourceName: `${group.scheduleGroupName}/*`,
-      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-    });
     const schedulerRole = new Role(this, 'SchedulerRole', {
       description: 'Sluice cron triggers: EventBridge Scheduler invoking the fire function',
       // Only schedules of Sluice's group in this account may assume it (confused-deputy guard).
+      // EventBridge Scheduler names the schedule group, not the schedule, as the source ARN.
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
         conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-          ArnLike: { 'aws:SourceArn': schedulesOfGroup },
+          StringEquals: {
+            'aws:SourceAccount': Aws.ACCOUNT_ID,
+            'aws:SourceArn': group.scheduleGroupArn,
+          },
         },
       }),
     });

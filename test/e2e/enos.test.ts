@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
 import { ephemeralSettings } from '../../dev-server/settings.ts';
+import { dependencies } from '../../lambdas/composition/dependencies.ts';
 import { handler as fireTrigger } from '../../lambdas/handlers/fire-trigger.ts';
 import { until } from '../support/poll.ts';
 
@@ -297,6 +298,23 @@ describe('EnOS batch-processing dialect', () => {
     });
     assert.equal(badSort.status, 62102);
     assert.match(badSort.msg, /illegal sorted by field/);
+  });
+
+  it('breaks a run lock whose holder can no longer end it, so a crash never leaves a flow queued forever', async () => {
+    const imported = await call('POST', `/flows?action=import&${as('u1')}`, {
+      flowName: 'healing',
+      dirId,
+      flowJson: { tasks: [task('ok', 'true')] },
+    });
+    const healing = (imported.data as Json).flowId as number;
+    // What a process that died after taking the lock leaves: a lock naming an instance that never started.
+    await dependencies().store.create({
+      key: { partition: `enos#flowrun#${healing}`, sort: 'lock' },
+      data: { instanceId: `${healing}-gone`, takenAt: '2020-01-01T00:00:00.000Z' },
+    });
+    const triggered = await call('POST', `/flows?action=trigger&${as('u1')}`, { flowId: healing });
+    const view = await finished(String((triggered.data as Json).flowInstanceId));
+    assert.equal(view.status, 1);
   });
 
   it('substitutes parameters into commands as data, never as shell syntax (updateAndTrigger)', async () => {

@@ -729,7 +729,7 @@ describe('Sluice CDK app', () => {
       for (const action of taskTokenActions) assert.deepEqual(grants[action], ['*']);
     });
 
-    it('records how executions end: a rule on Sluice’s status changes invokes a function that reads the bucket and writes the table', () => {
+    it('records how executions end: a rule on Sluice’s status changes invokes a function that may start the next execution', () => {
       const template = Template.fromStack(stacks.engine);
       const rules = Object.values(template.findResources('AWS::Events::Rule'));
       assert.equal(rules.length, 1);
@@ -752,17 +752,25 @@ describe('Sluice CDK app', () => {
         Principal: 'events.amazonaws.com',
       });
       const grants = grantsOf(stacks.engine, stacks.engine.executionEvents);
-      assert.deepEqual(Object.keys(grants).sort(), [
-        'dynamodb:DeleteItem',
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:Query',
-        'dynamodb:UpdateItem',
-        'logs:CreateLogStream',
-        'logs:PutLogEvents',
-        's3:GetObject',
-        's3:ListBucket',
-      ]);
+      assert.deepEqual(
+        Object.keys(grants).sort(),
+        [
+          'dynamodb:DeleteItem',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:Query',
+          'dynamodb:UpdateItem',
+          'logs:CreateLogStream',
+          'logs:PutLogEvents',
+          's3:DeleteObject',
+          's3:GetObject',
+          's3:ListBucket',
+          's3:PutObject',
+          ...orchestratorActions.run.executions,
+          ...orchestratorActions.run.stateMachines,
+          ...taskTokenActions,
+        ].sort(),
+      );
     });
 
     it('builds no ECS, VPC or security group resource unless command tasks are enabled', () => {
@@ -800,10 +808,12 @@ describe('Sluice CDK app', () => {
       assert.deepEqual((statement as unknown as { Principal: unknown }).Principal, {
         Service: 'scheduler.amazonaws.com',
       });
+      // EventBridge Scheduler's source ARN is the schedule group's.
       assert.deepEqual(statement?.Condition?.StringEquals, {
         'aws:SourceAccount': { Ref: 'AWS::AccountId' },
+        'aws:SourceArn': { 'Fn::GetAtt': [idOf(engine(), engine().triggers.schedules.group), 'Arn'] },
       });
-      assert.deepEqual(resourceText(statement?.Condition?.ArnLike?.['aws:SourceArn']), [schedulesOfGroup()]);
+      assert.equal(statement?.Condition?.ArnLike, undefined);
       assert.equal(resource?.Properties?.ManagedPolicyArns, undefined);
       const fire = `\${${idOf(engine(), engine().triggers.fireFunction.function)}.Arn}`;
       assert.deepEqual(grantsOf(engine(), role as Role), { 'lambda:InvokeFunction': [fire] });
@@ -877,8 +887,13 @@ describe('Sluice CDK app', () => {
       assert.ok(!stacks.storage.dependencies.includes(engine()));
     });
 
-    it('lets both trigger functions start executions, with the table and the bucket, and invoke nothing', () => {
-      for (const fn of [engine().triggers.fireFunction, engine().triggers.uploadFunction]) {
+    it('lets the trigger functions and the execution-events function start executions, with the table and the bucket, and invoke nothing', () => {
+      // Execution events run the dialects' end hooks: EnOS starts a flow's next queued instance there.
+      for (const fn of [
+        engine().triggers.fireFunction,
+        engine().triggers.uploadFunction,
+        engine().executionEvents,
+      ]) {
         const grants = grantsOf(engine(), fn);
         assert.deepEqual(grants['states:StartExecution'], [sluiceStateMachines]);
         assert.ok(grants['dynamodb:PutItem']);

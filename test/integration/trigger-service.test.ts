@@ -115,7 +115,7 @@ const domainError =
     return true;
   };
 
-const upload = (key: string, overrides: Partial<UploadedObject> = {}): UploadedObject => ({
+const uploadOf = (key: string, overrides: Partial<UploadedObject> = {}): UploadedObject => ({
   bucket: BUCKET,
   key,
   size: 42,
@@ -315,6 +315,31 @@ describe('trigger service on stand-in stores', () => {
   });
 
   describe('fire', () => {
+    it('cancels a trigger whose flow is gone instead of failing at every fire time or upload', async () => {
+      const { triggers, records, scheduler, newFlow } = env;
+      const flowId = await newFlow('orphan');
+      const cron = await triggers.create({
+        tenant: 'orphan',
+        flowId,
+        type: 'cron',
+        cron: { expression: '0 * * * *' },
+      });
+      const upload = await triggers.create({
+        tenant: 'orphan',
+        flowId,
+        type: 's3',
+        s3: { prefix: 'orphaned/' },
+      });
+      // The flow disappears without its hook (a create racing the flow's deletion).
+      await records.deleteFlow(flowId);
+      const fired = await triggers.fire({ triggerId: cron.id, scheduledTime: '2025-03-01T12:00:00Z' });
+      assert.match(String(fired.skipped), /gone; trigger cancelled/);
+      assert.ok(scheduler.removed.includes(cron.id));
+      await assert.rejects(triggers.get('orphan', cron.id), domainError('not-found'));
+      assert.deepEqual(await triggers.objectsCreated([uploadOf('orphaned/a.csv')]), []);
+      await assert.rejects(triggers.get('orphan', upload.id), domainError('not-found'));
+    });
+
     it('starts one execution per scheduled time, however often the firing is delivered', async () => {
       const { triggers, newFlow, executionsOf } = env;
       const flowId = await newFlow('fire');
@@ -394,12 +419,12 @@ describe('trigger service on stand-in stores', () => {
       });
       assert.deepEqual(trigger.s3, { prefix: 'incoming/', suffix: '.csv' });
 
-      const csv = upload('incoming/2025/a.csv');
+      const csv = uploadOf('incoming/2025/a.csv');
       const started = await triggers.objectsCreated([
         csv,
-        upload('incoming/2025/a.json'),
-        upload('elsewhere/a.csv'),
-        upload('incoming/b.csv', { bucket: 'another-bucket' }),
+        uploadOf('incoming/2025/a.json'),
+        uploadOf('elsewhere/a.csv'),
+        uploadOf('incoming/b.csv', { bucket: 'another-bucket' }),
       ]);
       assert.equal(started.length, 1);
       const [id] = started;
@@ -428,7 +453,10 @@ describe('trigger service on stand-in stores', () => {
       assert.notEqual(reuploaded[0], id, 'the same bytes uploaded again are a new run');
       assert.equal((await executionsOf('up', flowId)).length, 2);
 
-      assert.deepEqual(await triggers.objectsCreated([upload('incoming/c.csv', { bucket: 'another' })]), []);
+      assert.deepEqual(
+        await triggers.objectsCreated([uploadOf('incoming/c.csv', { bucket: 'another' })]),
+        [],
+      );
     });
 
     it('ignores a disabled upload trigger', async () => {
@@ -442,9 +470,9 @@ describe('trigger service on stand-in stores', () => {
         enabled: false,
       });
       const later = await triggers.create({ tenant: 'up-off', flowId, type: 's3', s3: { prefix: 'later/' } });
-      assert.equal((await triggers.objectsCreated([upload('later/x')])).length, 1);
+      assert.equal((await triggers.objectsCreated([uploadOf('later/x')])).length, 1);
       await triggers.setEnabled('up-off', later.id, false);
-      assert.deepEqual(await triggers.objectsCreated([upload('paused/x'), upload('later/y')]), []);
+      assert.deepEqual(await triggers.objectsCreated([uploadOf('paused/x'), uploadOf('later/y')]), []);
       assert.equal((await executionsOf('up-off', flowId)).length, 1);
     });
 

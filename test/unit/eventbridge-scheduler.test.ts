@@ -14,6 +14,7 @@ import {
   scheduledTimeAttribute,
   scheduleNameOf,
 } from '../../lambdas/adapters/aws/eventbridge-scheduler.ts';
+import { DomainError } from '../../lambdas/core/errors.ts';
 
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
@@ -286,14 +287,14 @@ describe('EventBridgeScheduler (wire requests, not the service)', () => {
     for (const request of sent) assert.deepEqual(withoutToken(request.body), definition({}));
   });
 
-  test('put() passes other errors through, and does not try to create after them', async () => {
+  test('put() answers what AWS refuses as invalid with a validation error, passes other errors through, and does not try to create after them', async () => {
     const { scheduler, sent } = wire(() =>
       serviceError(400, 'ValidationException', 'Invalid Schedule Expression cron(0 2 * * * *).'),
     );
     await assert.rejects(scheduler.put(ENTRY), (error: unknown) => {
-      assert.ok(error instanceof Error);
-      assert.equal(error.name, 'ValidationException');
-      assert.match(error.message, /Invalid Schedule Expression/);
+      assert.ok(error instanceof DomainError);
+      assert.equal(error.kind, 'validation');
+      assert.match(error.message, /EventBridge Scheduler refused the schedule: Invalid Schedule Expression/);
       return true;
     });
     assert.deepEqual(

@@ -338,6 +338,7 @@ describe('Rill Flow descriptor: tasks, names and next', () => {
     const gate = taskOf(translation, 'route-when-0');
     assert.ok(gate.kind === 'choice');
     assert.deepEqual(gate.dependsOn, ['start']);
+    assert.equal(gate.join, 'any', 'a gate joins as the choice task would');
     assert.deepEqual(gate.input, [{ source: '$.context.status', target: '$.input.status', tolerance: true }]);
     assert.deepEqual(gate.branches, [
       { condition: '$.input[?(@.status == "ok")]', next: ['route-choice-0'] },

@@ -5,6 +5,7 @@ import {
   type SchedulerClient,
   UpdateScheduleCommand,
 } from '@aws-sdk/client-scheduler';
+import { validationFailed } from '../../core/errors.ts';
 import type { ScheduleEntry, Scheduler } from '../../ports/scheduler.ts';
 
 export interface EventBridgeSchedulerOptions {
@@ -66,9 +67,26 @@ export class EventBridgeScheduler implements Scheduler {
     };
   }
 
-  /** UpdateSchedule replaces the whole definition; a schedule that does not exist yet is created. */
+  /**
+   * UpdateSchedule replaces the whole definition; a schedule that does not
+   * exist yet is created. What AWS refuses as invalid (an expression or time
+   * zone the local model accepted) is a validation error, not a fault.
+   */
   async put(entry: ScheduleEntry): Promise<void> {
-    const input = this.input(entry);
+    try {
+      await this.upsert(this.input(entry));
+    } catch (error) {
+      if (errorName(error) === 'ValidationException') {
+        const message = error instanceof Error ? error.message : String(error);
+        throw validationFailed(`EventBridge Scheduler refused the schedule: ${message}`, [
+          { path: 'schedule', message },
+        ]);
+      }
+      throw error;
+    }
+  }
+
+  private async upsert(input: CreateScheduleInput): Promise<void> {
     try {
       await this.options.client.send(new UpdateScheduleCommand(input));
     } catch (error) {

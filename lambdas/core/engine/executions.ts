@@ -212,6 +212,12 @@ export class ExecutionService {
     return execution;
   }
 
+  /** The execution if it exists in the tenant, without its runs. */
+  async find(tenant: string, id: string): Promise<ExecutionRecord | undefined> {
+    const execution = await this.deps.records.getExecution(id);
+    return execution?.tenant === tenant ? execution : undefined;
+  }
+
   async describe(tenant: string, id: string): Promise<ExecutionView> {
     const execution = await this.own(tenant, id);
     const runs = await this.deps.records.listRuns(id);

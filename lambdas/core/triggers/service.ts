@@ -256,11 +256,14 @@ export class TriggerService {
       const suffixesOverlap =
         !suffix || !otherSuffix || suffix.endsWith(otherSuffix) || otherSuffix.endsWith(suffix);
       if (prefixesOverlap && suffixesOverlap) {
-        // Another tenant's trigger is not named to this one.
-        const whose = other.tenant === tenant ? `trigger ${other.triggerId}` : 'an existing trigger';
+        // Another tenant's trigger is neither named nor quoted to this one.
+        const whose =
+          other.tenant === tenant
+            ? `trigger ${other.triggerId} (${otherPrefix}*${otherSuffix})`
+            : 'an existing trigger';
         invalid(
           'prefix',
-          `The key filter ${prefix}*${suffix ?? ''} overlaps ${whose} (${otherPrefix}*${otherSuffix}): ` +
+          `The key filter ${prefix}*${suffix ?? ''} overlaps ${whose}: ` +
             'one upload would start both, so S3 filters may not overlap',
         );
       }
@@ -364,6 +367,8 @@ export class TriggerService {
       id: item.data.id,
       firedFor,
     });
+    if (executionId === undefined)
+      return { skipped: `the flow of trigger ${event.triggerId} is gone; trigger cancelled` };
     await this.updateIfPresent(item.data.id, (stored) =>
       !stored.lastFiredFor || stored.lastFiredFor < firedFor ? { ...stored, lastFiredFor: firedFor } : stored,
     );
@@ -379,36 +384,59 @@ export class TriggerService {
     if (relevant.length === 0) return [];
     const filters = await this.listIndex('s3');
     const started: string[] = [];
+    // One trigger failing must not keep the others from starting; the failure is raised
+    // afterwards, so the event is delivered again (and what started, starts nothing new).
+    const failures: unknown[] = [];
     for (const object of relevant) {
       for (const filter of filters) {
         if (!object.key.startsWith(filter.prefix ?? '\u0000')) continue;
         if (filter.suffix && !object.key.endsWith(filter.suffix)) continue;
-        const item = await this.head(filter.triggerId);
-        if (!item?.data.enabled) continue;
-        const trigger = item.data;
-        const s3 = {
-          bucket: object.bucket,
-          key: object.key,
-          size: object.size,
-          etag: object.etag,
-          eventTime: object.eventTime,
-        };
-        const runKey = `${trigger.id}|${object.bucket}/${object.key}|${object.etag}|${object.sequencer}`;
-        started.push(
-          await this.startFor(trigger, { ...trigger.context, s3 }, runKey, {
+        try {
+          const item = await this.head(filter.triggerId);
+          if (!item?.data.enabled) continue;
+          const trigger = item.data;
+          const s3 = {
+            bucket: object.bucket,
+            key: object.key,
+            size: object.size,
+            etag: object.etag,
+            eventTime: object.eventTime,
+          };
+          const runKey = `${trigger.id}|${object.bucket}/${object.key}|${object.etag}|${object.sequencer}`;
+          const executionId = await this.startFor(trigger, { ...trigger.context, s3 }, runKey, {
             id: trigger.id,
             firedFor: `s3://${object.bucket}/${object.key}`,
-          }),
-        );
+          });
+          if (executionId !== undefined) started.push(executionId);
+        } catch (error) {
+          failures.push(error);
+        }
       }
     }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, `${failures.length} upload triggers failed`);
     return started;
   }
 
-  private startFor(trigger: Trigger, context: JsonObject, runKey: string, origin: TriggerOrigin) {
+  /**
+   * Starts one execution through the trigger's starter. A trigger whose flow
+   * is gone (deleted while the trigger was being created) is cancelled
+   * instead of failing at every fire time: undefined then.
+   */
+  private async startFor(
+    trigger: Trigger,
+    context: JsonObject,
+    runKey: string,
+    origin: TriggerOrigin,
+  ): Promise<string | undefined> {
     const starter = this.starters.get(trigger.starter);
     if (!starter)
       throw new Error(`Trigger ${trigger.id} names the starter ${trigger.starter}, which is not registered`);
+    const flow = await this.deps.records.getFlowHead(trigger.flowId);
+    if (!flow || flow.data.tenant !== trigger.tenant) {
+      await this.cancel(trigger.tenant, trigger.id);
+      return undefined;
+    }
     return starter({ trigger, context, runKey, origin });
   }
 

@@ -7,6 +7,7 @@ import { DomainError, forbidden, notFound, type ValidationIssue, validationFaile
 import type { TaskRunStatus } from '../../flow/model.ts';
 import { uuidFromKey } from '../../ids.ts';
 import { wholeCollection } from '../../listing.ts';
+import { parseSchedule } from '../../schedules/schedule.ts';
 import type { TriggerService } from '../../triggers/service.ts';
 import { type EnosTaskRef, type FlowJson, flowJsonSchema, parametersOf, translateFlow } from './flow.ts';
 
@@ -25,7 +26,7 @@ import { type EnosTaskRef, type FlowJson, flowJsonSchema, parametersOf, translat
  * | `enos#dir#ID`                | `head`    | a directory                            | `enos#dirs#ORG`        |
  * | `enos#dirname#ORG#PARENT`    | `NAME`    | name → directory (unique per parent)   |                        |
  * | `enos#instance#ID`           | `head`    | a flow instance                        | `enos#instances#ORG`   |
- * | `enos#instance#ID`           | `queued`  | waiting for the running instance       | `enos#queue#FLOWID`    |
+ * | `enos#queue#FLOWID`          | `TIME#ID` | waiting for the running instance       |                        |
  * | `enos#flowrun#FLOWID`        | `lock`    | the one running instance               |                        |
  * | `enos#engine#EXECUTIONID`    | `link`    | engine execution → instance            |                        |
  */
@@ -81,6 +82,8 @@ interface EnosInstance {
   parameters: Record<string, string>;
   engineId: string;
   state: InstanceState;
+  /** Its place in the flow's queue (creation time and id). */
+  queuedAs: string;
   createTime: string;
   updateTime: string;
   startError?: string;
@@ -158,7 +161,6 @@ export class EnosService {
         triggerTime,
         parameters: {},
         instanceId: `${flow.data.flowId}-${compactTime(triggerTime)}`,
-        reuse: true,
       });
       return instance.instanceId;
     });
@@ -306,6 +308,18 @@ export class EnosService {
     }
     const flowJson = parsed.data;
     const schedule = flowJson.cron?.trim() ? flowJson.cron.trim() : undefined;
+    // The schedule is checked before anything is stored or deployed.
+    const scheduleStart = schedule && flowJson.startTime ? startOfDay(flowJson.startTime) : undefined;
+    if (schedule) {
+      try {
+        parseSchedule(schedule, scheduleStart ? { start: scheduleStart } : {});
+      } catch (error) {
+        if (error instanceof DomainError && error.kind === 'validation') {
+          throw invalid(`Workflow validation failed: cron: ${error.message}`, 'body.flowJson.cron');
+        }
+        throw error;
+      }
+    }
 
     const undo: (() => Promise<unknown>)[] = [];
     try {
@@ -345,10 +359,7 @@ export class EnosService {
             starter: starterName,
             target: String(flowId),
             type: 'cron',
-            cron: {
-              expression: schedule,
-              ...(flowJson.startTime ? { start: startOfDay(flowJson.startTime) } : {}),
-            },
+            cron: { expression: schedule, ...(scheduleStart ? { start: scheduleStart } : {}) },
             // Imported flows are paused, as EnOS imports them: `enable` turns the schedule on.
             enabled: false,
           })
@@ -388,16 +399,20 @@ export class EnosService {
         ...(triggerId ? { triggerId } : {}),
       };
       for (const task of translated.tasks) {
+        const taskKey = { partition: `enos#task#${task.taskId}`, sort: 'head' };
         await this.deps.store.create({
-          key: { partition: `enos#task#${task.taskId}`, sort: 'head' },
+          key: taskKey,
           data: { flowId, canonical: task.canonical, name: task.name },
         });
+        undo.push(() => this.deps.store.delete(taskKey));
       }
+      const headKey = { partition: `enos#flow#${flowId}`, sort: 'head' };
       await this.deps.store.create({
-        key: { partition: `enos#flow#${flowId}`, sort: 'head' },
+        key: headKey,
         collection: { name: `enos#flows#${caller.orgId}`, order: `${now}#${flowId}` },
         data: flow,
       });
+      undo.push(() => this.deps.store.delete(headKey));
       await this.deps.store.update({ key: nameKey, data: { flowId } }, 1);
       return { flowId };
     } catch (error) {
@@ -601,7 +616,6 @@ export class EnosService {
       triggerTime,
       parameters: overrides,
       instanceId: `${flow.flowId}-${compactTime(triggerTime)}`,
-      reuse: false,
     });
     return { flowInstanceId: instance.instanceId };
   }
@@ -618,8 +632,10 @@ export class EnosService {
 
   /**
    * Records an instance and queues it; it starts at once unless another
-   * instance of the flow runs. `reuse`: an existing instance of that id is
-   * the answer (a scheduled time fires once); otherwise a suffix makes it unique.
+   * instance of the flow runs. `periodic` ids are a scheduled time's: an
+   * existing periodic instance of that id is the answer (a redelivered firing),
+   * completed if its first attempt stopped half-way. Otherwise (or when a
+   * manual run holds the id) a suffix makes the id unique.
    */
   private async createInstance(
     flow: EnosFlow,
@@ -629,11 +645,10 @@ export class EnosService {
       triggerTime: Date;
       parameters: Record<string, string>;
       instanceId: string;
-      reuse: boolean;
     },
   ): Promise<EnosInstance> {
     const now = this.now().toISOString();
-    for (let attempt = 0; ; attempt += 1) {
+    for (let attempt = 0; attempt <= 100; attempt += 1) {
       const instanceId = attempt === 0 ? options.instanceId : `${options.instanceId}-${attempt}`;
       const instance: EnosInstance = {
         instanceId,
@@ -645,9 +660,11 @@ export class EnosService {
         parameters: options.parameters,
         engineId: uuidFromKey(`enos|${instanceId}`),
         state: 'WAIT',
+        queuedAs: `${now}#${instanceId}`,
         createTime: now,
         updateTime: now,
       };
+      let current = instance;
       try {
         await this.deps.store.create({
           key: instanceKey(instanceId),
@@ -659,94 +676,147 @@ export class EnosService {
         });
       } catch (error) {
         if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
-        if (options.reuse) {
-          const existing = await this.deps.store.get<EnosInstance>(instanceKey(instanceId));
-          if (existing) return existing.data;
+        const existing = await this.deps.store.get<EnosInstance>(instanceKey(instanceId));
+        if (
+          !existing ||
+          options.type !== instanceTypes.periodic ||
+          existing.data.type !== instanceTypes.periodic
+        ) {
+          continue;
         }
-        if (attempt > 100) throw error;
-        continue;
+        current = existing.data;
       }
-      await this.deps.store.create({
-        key: { partition: `enos#engine#${instance.engineId}`, sort: 'link' },
-        data: { instanceId },
-      });
-      await this.deps.store.create({
-        key: { partition: `enos#instance#${instanceId}`, sort: 'queued' },
-        collection: { name: `enos#queue#${flow.flowId}`, order: `${now}#${instanceId}` },
-        data: { instanceId },
-      });
+      // Idempotent, so a redelivery completes what a first attempt left half-done.
+      await this.createOnce({ partition: `enos#engine#${current.engineId}`, sort: 'link' }, { instanceId });
+      if (current.state === 'WAIT') {
+        await this.createOnce(queueKey(flow.flowId, current.queuedAs), { instanceId });
+      }
       await this.drain(flow.flowId);
-      return instance;
+      return current;
+    }
+    throw new Error(`No free instance id after ${options.instanceId}`);
+  }
+
+  private async createOnce(key: ItemKey, data: unknown): Promise<void> {
+    try {
+      await this.deps.store.create({ key, data });
+    } catch (error) {
+      if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
     }
   }
 
-  /** Starts the oldest queued instance of a flow if none of its instances runs. */
+  /**
+   * Starts the oldest queued instance of a flow if none of its instances
+   * runs. The queue is a partition (strongly consistent reads), so an
+   * instance queued as another ends is always seen by one of the two.
+   */
   private async drain(flowId: number): Promise<void> {
     for (;;) {
-      const queued = await this.deps.store.listCollection<{ instanceId: string }>(`enos#queue#${flowId}`, {
+      const queued = await this.deps.store.listPartition<{ instanceId: string }>(`enos#queue#${flowId}`, '', {
         limit: 1,
       });
       const next = queued.items[0];
       if (!next) return;
-      try {
-        await this.deps.store.create({ key: lockKey(flowId), data: { instanceId: next.data.instanceId } });
-      } catch (error) {
-        if (error instanceof DomainError && error.kind === 'conflict') return; // one runs; its end drains
-        throw error;
-      }
+      const instanceId = next.data.instanceId;
+      if (!(await this.takeLock(flowId, instanceId))) return; // one runs; its end drains
       await this.deps.store.delete(next.key);
-      const stored = await this.deps.store.get<EnosInstance>(instanceKey(next.data.instanceId));
-      if (stored?.data.state !== 'WAIT') {
-        await this.deps.store.delete(lockKey(flowId));
+      // A cancel may have come first: then the lock goes to the next one.
+      const started = await this.transition(instanceId, ['WAIT'], 'STARTED');
+      if (!started) {
+        await this.releaseLock(flowId, instanceId);
         continue;
       }
-      await this.startInstance(stored);
+      await this.startInstance(started);
     }
   }
 
-  private async startInstance(stored: StoredItem<EnosInstance>): Promise<void> {
-    const instance = stored.data;
+  /**
+   * Takes the flow's run lock for `instanceId`. A lock whose holder can no
+   * longer end it (the holder was cancelled or failed to start, its execution
+   * ended without the end being handled, or it never started within a
+   * minute) is broken, so a crash never leaves a flow queued forever.
+   */
+  private async takeLock(flowId: number, instanceId: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      try {
+        await this.deps.store.create({
+          key: lockKey(flowId),
+          data: { instanceId, takenAt: this.now().toISOString() },
+        });
+        return true;
+      } catch (error) {
+        if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+      }
+      const lock = await this.deps.store.get<{ instanceId: string; takenAt: string }>(lockKey(flowId));
+      if (!lock) continue;
+      if (lock.data.instanceId === instanceId) return true;
+      if (!(await this.holderIsStale(lock.data.instanceId, lock.data.takenAt))) return false;
+      await this.deps.store.delete(lockKey(flowId), lock.version);
+    }
+    return false;
+  }
+
+  private async holderIsStale(instanceId: string, takenAt: string): Promise<boolean> {
+    const holder = (await this.deps.store.get<EnosInstance>(instanceKey(instanceId)))?.data;
+    if (!holder || holder.state === 'CANCEL' || holder.state === 'START_FAILED') return true;
+    if (holder.state === 'WAIT') return this.now().getTime() - Date.parse(takenAt) > 60_000;
+    const execution = await this.deps.executions.find(enosTenant(holder.orgId), holder.engineId);
+    return execution !== undefined && execution.status !== 'RUNNING';
+  }
+
+  /** Releases the flow's run lock if `instanceId` still holds it. */
+  private async releaseLock(flowId: number, instanceId: string): Promise<void> {
+    const lock = await this.deps.store.get<{ instanceId: string }>(lockKey(flowId));
+    if (lock?.data.instanceId !== instanceId) return;
+    try {
+      await this.deps.store.delete(lockKey(flowId), lock.version);
+    } catch (error) {
+      if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+    }
+  }
+
+  private async startInstance(instance: EnosInstance): Promise<void> {
     try {
       const flow = (await this.flowRecord(instance.flowId)).data;
-      await this.setState(instance.instanceId, 'STARTED');
       await this.deps.executions.start(enosTenant(instance.orgId), flow.engineFlowId, {
         parameters: { ...flow.parameters, ...instance.parameters },
         executionId: instance.engineId,
       });
     } catch (error) {
       // The flow was deleted or the state machine did not start: the instance ends INTERNAL_ERROR.
-      await this.setState(
-        instance.instanceId,
-        'START_FAILED',
-        error instanceof Error ? error.message : String(error),
-      );
-      await this.deps.store.delete(lockKey(instance.flowId));
+      const reason = error instanceof Error ? error.message : String(error);
+      await this.transition(instance.instanceId, ['STARTED'], 'START_FAILED', reason);
+      await this.releaseLock(instance.flowId, instance.instanceId);
     }
   }
 
-  private async setState(instanceId: string, state: InstanceState, startError?: string): Promise<void> {
+  /** Moves an instance from one of `from` to `to`; the new record, or undefined when it was in another state. */
+  private async transition(
+    instanceId: string,
+    from: readonly InstanceState[],
+    to: InstanceState,
+    startError?: string,
+  ): Promise<EnosInstance | undefined> {
     for (let attempt = 0; attempt < 25; attempt += 1) {
       const stored = await this.deps.store.get<EnosInstance>(instanceKey(instanceId));
-      if (!stored) return;
+      if (!stored || !from.includes(stored.data.state)) return undefined;
+      const next: EnosInstance = {
+        ...stored.data,
+        state: to,
+        updateTime: this.now().toISOString(),
+        ...(startError ? { startError } : {}),
+      };
       try {
         await this.deps.store.update(
-          {
-            key: stored.key,
-            ...(stored.collection ? { collection: stored.collection } : {}),
-            data: {
-              ...stored.data,
-              state,
-              updateTime: this.now().toISOString(),
-              ...(startError ? { startError } : {}),
-            },
-          },
+          { key: stored.key, ...(stored.collection ? { collection: stored.collection } : {}), data: next },
           stored.version,
         );
-        return;
+        return next;
       } catch (error) {
         if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
       }
     }
+    throw new Error(`Instance ${instanceId}: too much contention`);
   }
 
   /** An instance's execution ended: free its flow for the next queued instance. */
@@ -759,10 +829,7 @@ export class EnosService {
     if (!link) return;
     const instance = await this.deps.store.get<EnosInstance>(instanceKey(link.data.instanceId));
     if (!instance) return;
-    const lock = await this.deps.store.get<{ instanceId: string }>(lockKey(instance.data.flowId));
-    if (lock?.data.instanceId === instance.data.instanceId) {
-      await this.deps.store.delete(lockKey(instance.data.flowId), lock.version);
-    }
+    await this.releaseLock(instance.data.flowId, instance.data.instanceId);
     await this.drain(instance.data.flowId);
   }
 
@@ -773,7 +840,9 @@ export class EnosService {
       partition: `enos#flow#${stored.data.flowId}`,
       sort: 'head',
     });
-    if (flow && !this.rightsOf(flow.data, caller).read) {
+    // A deleted flow's instances stay readable by whoever started them.
+    const allowed = flow ? this.rightsOf(flow.data, caller).read : stored.data.owner === caller.userId;
+    if (!allowed) {
       throw forbidden(`User ${caller.userId} may not read instances of workflow ${stored.data.flowId}`);
     }
     return { instance: stored.data, flow: flow?.data };
@@ -916,15 +985,17 @@ export class EnosService {
   /** cancel: a queued instance never starts; a running one is stopped. */
   async cancelInstance(caller: EnosCaller, instanceId: string): Promise<string> {
     const { instance, flow } = await this.instanceFor(caller, instanceId);
-    if (flow && !this.rightsOf(flow, caller).edit) {
+    if (flow ? !this.rightsOf(flow, caller).edit : instance.owner !== caller.userId) {
       throw forbidden(`User ${caller.userId} may not cancel instances of workflow ${instance.flowId}`);
     }
-    if (instance.state === 'WAIT') {
-      await this.setState(instance.instanceId, 'CANCEL');
-      await this.deps.store.delete({ partition: `enos#instance#${instance.instanceId}`, sort: 'queued' });
+    if (await this.transition(instance.instanceId, ['WAIT'], 'CANCEL')) {
+      await this.deps.store.delete(queueKey(instance.flowId, instance.queuedAs));
       return '';
     }
-    const { status } = await this.statusOf(instance);
+    // It started meanwhile (or earlier): stop its execution if it still runs.
+    const current =
+      (await this.deps.store.get<EnosInstance>(instanceKey(instance.instanceId)))?.data ?? instance;
+    const { status } = await this.statusOf(current);
     if (status !== instanceStatus.RUNNING) {
       throw invalid(
         `Instance ${instance.instanceId} is ${statusName[status]}; only WAIT or RUNNING instances cancel`,
@@ -976,6 +1047,10 @@ export class EnosService {
 
 const instanceKey = (id: string): ItemKey => ({ partition: `enos#instance#${id}`, sort: 'head' });
 const lockKey = (flowId: number): ItemKey => ({ partition: `enos#flowrun#${flowId}`, sort: 'lock' });
+const queueKey = (flowId: number, queuedAs: string): ItemKey => ({
+  partition: `enos#queue#${flowId}`,
+  sort: queuedAs,
+});
 
 /** "2019-11-22" → the start of that day (UTC), the schedule's lower bound. */
 function startOfDay(day: string): string {

@@ -636,8 +636,12 @@ class Translator {
       task.join = 'any';
       const parts = this.choiceParts.get(name);
       if (parts) {
-        // The choice's gates wait for its upstreams; the choice itself (a pass) for every gate and subflow.
-        for (const gate of parts.gates) gate.dependsOn = task.dependsOn;
+        // The choice's gates wait for its upstreams (joining as it would); the choice itself (a pass)
+        // for every gate and subflow.
+        for (const gate of parts.gates) {
+          gate.dependsOn = task.dependsOn;
+          gate.join = 'any';
+        }
         task.dependsOn = [...parts.gates, ...parts.subflows].map((part) => part.name as string);
         appended.push(...parts.gates, ...parts.subflows);
       }

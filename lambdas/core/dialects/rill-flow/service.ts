@@ -171,7 +171,12 @@ export class RillFlowService {
           throw error;
         },
       );
-      if (!stored) await this.deps.flows.create(rillTenant, child.descriptor, child.flowId);
+      if (!stored) {
+        // Content-addressed: another add storing the same flow at the same moment is as good.
+        await this.deps.flows.create(rillTenant, child.descriptor, child.flowId).catch((error: unknown) => {
+          if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+        });
+      }
     }
     const flowId = rillFlowIdOf(business, feature);
     const flow = (await this.deps.flows.get(rillTenant, flowId).then(
@@ -499,9 +504,13 @@ export class RillFlowService {
     const link = await this.link(input.executionId);
     const engineId = randomUUID();
     const key = { partition: `rill#execution#${link.rillId}`, sort: 'link' };
-    const repoint = async (to: string) => {
+    const repoint = async (from: string, to: string) => {
       const stored = await this.deps.store.get<ExecutionLink>(key);
       if (!stored) throw notFound(`execution ${input.executionId} does not exist`);
+      // Another redo moved it first: this one must not take it over.
+      if (stored.data.engineId !== from) {
+        throw new DomainError('conflict', `execution ${input.executionId} is being redone already`);
+      }
       await this.deps.store.update(
         {
           key,
@@ -516,7 +525,7 @@ export class RillFlowService {
       data: { rillId: link.rillId },
     });
     // Linked first: the superseded execution's end must not fire the DAG callback.
-    await repoint(engineId);
+    await repoint(link.engineId, engineId);
     try {
       await this.deps.executions.rerun(rillTenant, link.engineId, {
         tasks: input.taskNames,
@@ -524,7 +533,8 @@ export class RillFlowService {
         executionId: engineId,
       });
     } catch (error) {
-      await repoint(link.engineId);
+      // Refused before the new execution existed: the DAG stays the one it was.
+      if (!(await this.deps.executions.find(rillTenant, engineId))) await repoint(engineId, link.engineId);
       throw error;
     }
     return { result: 'ok' };
