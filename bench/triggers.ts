@@ -2,6 +2,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLocalRuntime } from '../dev-server/runtime.ts';
 import { ephemeralSettings } from '../dev-server/settings.ts';
 import { standInCredentials } from '../dev-server/stand-ins.ts';
+import { logger } from '../lambdas/http/logger.ts';
 import { percentile, report, round } from './report.ts';
 
 type Json = Record<string, unknown>;
@@ -13,6 +14,8 @@ type Json = Record<string, unknown>;
  * (the upload itself included) to the execution's recorded start, one at a time.
  */
 export async function benchTriggers(triggers = 10, uploads = 20): Promise<void> {
+  // The runtime runs in this process: its request logs would interleave with the figures.
+  logger.setLogLevel('SILENT');
   const runtime = await startLocalRuntime(ephemeralSettings());
   const api = async (method: string, path: string, body?: unknown): Promise<Json> => {
     const response = await fetch(`${runtime.apiUrl}${path}`, {

@@ -23,6 +23,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { configVariables } from '../lambdas/config.ts';
 import { SluiceFunction } from './handler-function.ts';
@@ -102,6 +103,8 @@ export class EngineStack extends Stack {
   readonly statesLogGroup: LogGroup;
   readonly commands: CommandTasks | undefined;
   readonly triggers: Triggers;
+  /** Events the asynchronously invoked functions failed to handle after Lambda's retries. */
+  readonly failedEvents: Queue;
   /** What the API functions are given (lib/orchestrator-access.ts). */
   readonly engine: Engine;
 
@@ -223,6 +226,26 @@ export class EngineStack extends Stack {
       grantOrchestrator(fn.role, this.engine, 'run');
     }
     acknowledgeNotificationHandler(this);
+
+    // A scheduled run, an upload or an execution's end that fails twice is kept here, not dropped.
+    this.failedEvents = new Queue(this, 'FailedEvents', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.failedEvents).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is the dead-letter destination of the fire-trigger, s3-upload and execution-events ' +
+        'functions; a dead-letter queue of its own would only move the same messages again.',
+    });
+    for (const fn of [this.triggers.fireFunction, this.triggers.uploadFunction, this.executionEvents]) {
+      fn.keepFailedEvents(this.failedEvents);
+    }
+    new CfnOutput(this, 'FailedEventsQueueUrl', {
+      value: this.failedEvents.queueUrl,
+      description: 'Scheduled runs, uploads and execution ends that could not be handled',
+    });
 
     new CfnOutput(this, 'TaskRunnerFunction', {
       value: taskRunnerName,

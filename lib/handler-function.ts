@@ -5,6 +5,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import {
   type ICommandHooks,
   NodejsFunction,
@@ -13,6 +14,7 @@ import {
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { configVariables } from '../lambdas/config.ts';
 import { type RouteDefinition, routeKeysOf } from '../lambdas/http/route.ts';
@@ -174,6 +176,19 @@ export class SluiceFunction extends Construct {
         externalModules: [],
         ...(bundlingHooks ? { commandHooks: bundlingHooks } : {}),
       },
+    });
+  }
+
+  /**
+   * For functions AWS invokes asynchronously (schedules, bucket
+   * notifications, EventBridge rules): Lambda retries a failed event twice,
+   * then hands it to `failures` instead of dropping it.
+   */
+  keepFailedEvents(failures: IQueue): void {
+    this.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new SqsDestination(failures),
     });
   }
 

@@ -267,6 +267,8 @@ const documentedAcknowledgements = [
   /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<CommandsCluster[0-9A-F]+>\/\*\]$/,
   // Cron triggers' schedules, created at run time in Sluice's one schedule group.
   /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule\/[A-Za-z0-9-]+-triggers\/\*\]$/,
+  // The failed-events queue is itself the dead-letter destination.
+  /^AwsSolutions-SQS3$/,
   // CDK's own deploy-time handler of the bucket notification (basic execution role, PutBucketNotification on *).
   /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\]$/,
   // aws-cdk-lib's own, not Sluice's: on a stack whose VPC reads stack.availabilityZones (literal
@@ -766,6 +768,10 @@ describe('Sluice CDK app', () => {
           's3:GetObject',
           's3:ListBucket',
           's3:PutObject',
+          // Its failed events go to the failed-events queue.
+          'sqs:GetQueueAttributes',
+          'sqs:GetQueueUrl',
+          'sqs:SendMessage',
           ...orchestratorActions.run.executions,
           ...orchestratorActions.run.stateMachines,
           ...taskTokenActions,
@@ -885,6 +891,29 @@ describe('Sluice CDK app', () => {
       assert.ok(permissions[0]?.Properties?.SourceArn);
       // The bucket stays in the storage stack, which depends on nothing of the engine.
       assert.ok(!stacks.storage.dependencies.includes(engine()));
+    });
+
+    it('keeps the events the asynchronously invoked functions fail on, in an encrypted queue', () => {
+      const resources = resourcesOf(engine());
+      const queueId = idOf(engine(), engine().failedEvents);
+      assert.equal(resources[queueId]?.Properties?.SqsManagedSseEnabled, true);
+      const configs = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig');
+      const functions = [
+        engine().triggers.fireFunction,
+        engine().triggers.uploadFunction,
+        engine().executionEvents,
+      ];
+      assert.deepEqual(
+        configs.map((config) => (config.Properties?.FunctionName as { Ref: string }).Ref).sort(),
+        functions.map((fn) => idOf(engine(), fn.function)).sort(),
+      );
+      for (const config of configs) {
+        assert.equal(config.Properties?.MaximumRetryAttempts, 2);
+        assert.deepEqual(config.Properties?.DestinationConfig, {
+          OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } },
+        });
+      }
+      for (const fn of functions) assert.ok(grantsOf(engine(), fn)['sqs:SendMessage'], fn.node.id);
     });
 
     it('lets the trigger functions and the execution-events function start executions, with the table and the bucket, and invoke nothing', () => {
