@@ -904,7 +904,9 @@ describe('Sluice CDK app', () => {
         engine().executionEvents,
       ];
       assert.deepEqual(
-        configs.map((config) => (config.Properties?.FunctionName as { Ref: string }).Ref).sort(),
+        configs
+          .map((config) => (config.Properties?.FunctionName as { Ref?: string } | undefined)?.Ref)
+          .sort(),
         functions.map((fn) => idOf(engine(), fn.function)).sort(),
       );
       for (const config of configs) {
