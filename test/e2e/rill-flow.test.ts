@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type LocalRuntime, startLocalRuntime } from '../../dev-server/runtime.ts';
 import { ephemeralSettings } from '../../dev-server/settings.ts';
+import { dependencies } from '../../lambdas/composition/dependencies.ts';
 import { rillSeedDescriptor } from '../support/poll.ts';
 
 /**
@@ -445,6 +446,21 @@ tasks:
     } finally {
       counter.close();
     }
+  });
+
+  it('reports NOT_STARTED for an execution whose id is known before its run starts', async () => {
+    // A submit records Rill's id a moment before the engine's execution exists; get.json may come between.
+    const rillId = 'demoFlowTest:demoTest_c_00000000-0000-4000-8000-000000000000';
+    await dependencies().store.create({
+      key: { partition: `rill#execution#${rillId}`, sort: 'link' },
+      data: { rillId, engineId: 'not-started-yet', descriptorId: 'demoFlowTest:demoTest' },
+    });
+    const got = await call('GET', `/flow/get.json?execution_id=${encodeURIComponent(rillId)}`);
+    assert.equal(got.status, 200, JSON.stringify(got.body));
+    const ret = got.body.ret as Json;
+    assert.equal(ret.dag_status, 'NOT_STARTED');
+    assert.equal(ret.process, 0);
+    assert.equal(((ret.tasks as Record<string, Json>).startNode as Json).status, 'NOT_STARTED');
   });
 
   it('serves Swagger UI at /swagger-ui.html, as the seed promises', async () => {

@@ -432,14 +432,18 @@ export class RillFlowService {
   /** get.json: the execution as Rill Flow reports it. */
   async get(executionId: string, brief: boolean) {
     const link = await this.link(executionId);
-    const view = await this.deps.executions.describe(rillTenant, link.engineId);
+    // Submitted but not yet started (its id is known a moment before its execution is): NOT_STARTED.
+    const view = await this.deps.executions.describe(rillTenant, link.engineId).catch((error: unknown) => {
+      if (error instanceof DomainError && error.kind === 'not-found') return undefined;
+      throw error;
+    });
     const version = await this.resolve(link.descriptorId);
     const document = this.translated(version).document as { tasks?: Array<Record<string, unknown>> };
-    const runs = new Map(view.runs.map((run) => [run.task, run]));
+    const runs = new Map((view?.runs ?? []).map((run) => [run.task, run]));
     const ret: Record<string, unknown> = {
       execution_id: link.rillId,
-      dag_status: dagStatusOf(view.execution),
-      process: view.progress,
+      dag_status: view ? dagStatusOf(view.execution) : 'NOT_STARTED',
+      process: view?.progress ?? 0,
     };
     if (!brief) {
       ret.tasks = Object.fromEntries(
