@@ -852,11 +852,9 @@ export class EnosService {
     if (instance.state === 'WAIT') return { status: instanceStatus.WAIT };
     if (instance.state === 'CANCEL') return { status: instanceStatus.CANCEL };
     if (instance.state === 'START_FAILED') return { status: instanceStatus.INTERNAL_ERROR };
-    const view = await this.deps.executions
-      .describe(enosTenant(instance.orgId), instance.engineId)
-      .catch(() => undefined);
-    if (!view) return { status: instanceStatus.INIT };
-    const execution = view.execution;
+    // One read of the execution record (searches call this for every candidate instance).
+    const execution = await this.deps.executions.find(enosTenant(instance.orgId), instance.engineId);
+    if (!execution) return { status: instanceStatus.INIT };
     switch (execution.status) {
       case 'RUNNING':
         return { status: instanceStatus.RUNNING, execution };
