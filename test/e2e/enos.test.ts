@@ -300,6 +300,40 @@ describe('EnOS batch-processing dialect', () => {
     assert.match(badSort.msg, /illegal sorted by field/);
   });
 
+  it('never runs two instances of a flow at once, however many triggers arrive together', async () => {
+    const imported = await call('POST', `/flows?action=import&${as('u1')}`, {
+      flowName: 'crowded',
+      dirId,
+      flowJson: { tasks: [task('work', 'sleep 0.3')] },
+    });
+    const crowded = (imported.data as Json).flowId as number;
+    const triggered = await Promise.all(
+      [0, 1, 2, 3].map(() => call('POST', `/flows?action=trigger&${as('u1')}`, { flowId: crowded })),
+    );
+    const ids = triggered.map((answer) => String((answer.data as Json).flowInstanceId));
+    assert.equal(new Set(ids).size, 4);
+    let mostAtOnce = 0;
+    const views = await until(
+      'every instance to end',
+      async () => {
+        const current = await Promise.all(ids.map((id) => instance(id)));
+        mostAtOnce = Math.max(mostAtOnce, current.filter((view) => view.status === 2).length);
+        return current.every((view) => view.status === 1) ? current : undefined;
+      },
+      30_000,
+    );
+    assert.equal(mostAtOnce, 1, 'at most one RUNNING at any poll');
+    const spans = views
+      .map((view) => [String(view.startTime), String(view.endTime)] as const)
+      .sort((a, b) => a[0].localeCompare(b[0]));
+    for (let i = 1; i < spans.length; i += 1) {
+      assert.ok(
+        (spans[i]?.[0] ?? '') >= (spans[i - 1]?.[1] ?? ''),
+        `instance ${i} started after the one before ended`,
+      );
+    }
+  });
+
   it('breaks a run lock whose holder can no longer end it, so a crash never leaves a flow queued forever', async () => {
     const imported = await call('POST', `/flows?action=import&${as('u1')}`, {
       flowName: 'healing',

@@ -105,6 +105,36 @@ describe('execution service against a refusing orchestrator', () => {
     assert.equal((await records.getExecution('late-event'))?.status, 'SUCCEEDED');
   });
 
+  it('keeps an end whose hooks failed marked, so its redelivery runs every hook again; stop still answers', async () => {
+    const flow = await flows.create('t', { name: 'hooks', tasks: [{ name: 'a', kind: 'pass' }] });
+    const calls: string[] = [];
+    let failing = true;
+    executions.onEnded(async (execution) => {
+      if (!execution.id.startsWith('hooked-')) return;
+      calls.push(execution.id);
+      if (failing) throw new Error('DynamoDB throttled the hook');
+    });
+    await executions.start('t', flow.id, { executionId: 'hooked-1' });
+    await assert.rejects(executions.ended('hooked-1', { status: 'SUCCEEDED' }), { name: 'EndedHooksFailed' });
+    assert.equal((await executions.describe('t', 'hooked-1')).execution.status, 'SUCCEEDED');
+    assert.ok((await executions.running()).includes('hooked-1'), 'still marked: its hooks are owed');
+    failing = false;
+    await executions.ended('hooked-1', { status: 'SUCCEEDED' });
+    assert.deepEqual(calls, ['hooked-1', 'hooked-1']);
+    assert.ok(!(await executions.running()).includes('hooked-1'));
+    // Told once more: nothing is owed any longer, no hook runs.
+    await executions.ended('hooked-1', { status: 'SUCCEEDED' });
+    assert.equal(calls.length, 2);
+
+    // Stopping answers the client even when a hook fails; the marker stays for the redelivered end.
+    failing = true;
+    await executions.start('t', flow.id, { executionId: 'hooked-2' });
+    const stopped = await executions.stop('t', 'hooked-2');
+    assert.equal(stopped.status, 'STOPPED');
+    assert.ok((await executions.running()).includes('hooked-2'));
+    failing = false;
+  });
+
   it('gives every subflow task its own child execution, whatever the names', async () => {
     const parentFlow = await flows.create('t', { name: 'p', tasks: [{ name: 'a', kind: 'pass' }] });
     const childFlow = await flows.create('t', { name: 'c', tasks: [{ name: 'a', kind: 'pass' }] });

@@ -53,6 +53,16 @@ const levelRank: Record<LogLevel, number> = { DEBUG: 0, INFO: 1, WARN: 2, ERROR:
 const runningCollection = 'executions#running';
 const runningKey = (id: string) => ({ partition: `execution#${id}`, sort: 'running' });
 
+/** Some hooks failed after an end was recorded; the end stands, the hooks run again on its redelivery. */
+export class EndedHooksFailed extends AggregateError {
+  readonly execution: ExecutionRecord;
+  constructor(execution: ExecutionRecord, failures: unknown[]) {
+    super(failures, `Completion hooks of execution ${execution.id} failed`);
+    this.name = 'EndedHooksFailed';
+    this.execution = execution;
+  }
+}
+
 /** Told once when an execution ends (e.g. a dialect's completion callback). */
 export type ExecutionEndedHook = (execution: ExecutionRecord) => Promise<void>;
 
@@ -150,7 +160,7 @@ export class ExecutionService {
       await this.deps.orchestrator.start(execution.stateMachine, execution.id);
     } catch (error) {
       const cause = `the state machine did not start: ${error instanceof Error ? error.message : String(error)}`;
-      await this.ended(execution.id, { status: 'FAILED', error: 'Sluice.StartFailed', cause });
+      await this.endedIgnoringHooks(execution.id, { status: 'FAILED', error: 'Sluice.StartFailed', cause });
       throw error;
     }
   }
@@ -253,7 +263,7 @@ export class ExecutionService {
     const execution = await this.own(tenant, id);
     if (execution.status !== 'RUNNING') throw conflict(`Execution ${id} is ${execution.status}, not RUNNING`);
     await this.deps.orchestrator.stop(execution.stateMachine, id, cause);
-    return this.ended(id, { status: 'STOPPED', error: 'Sluice.Stopped', cause });
+    return this.endedIgnoringHooks(id, { status: 'STOPPED', error: 'Sluice.Stopped', cause });
   }
 
   /**
@@ -412,23 +422,42 @@ export class ExecutionService {
             },
       );
     }
-    await this.deps.records.store.delete(runningKey(id));
     await this.log(
       id,
       outcome.status === 'SUCCEEDED' ? 'INFO' : 'ERROR',
       `Execution ${outcome.status}${outcome.cause ? `: ${outcome.cause}` : ''}`,
     );
+    // Every hook runs; a failing one keeps the running marker and fails the call, so the end's
+    // redelivery (or the next start of the local runtime) runs the hooks again.
+    const failures: unknown[] = [];
     for (const hook of this.endedHooks) {
-      // A hook (a client's callback URL) failing must not undo the recorded end.
-      await hook(execution).catch((error: unknown) =>
-        this.log(
+      try {
+        await hook(execution);
+      } catch (error) {
+        failures.push(error);
+        await this.log(
           id,
           'WARN',
           `Completion hook failed: ${error instanceof Error ? error.message : String(error)}`,
-        ),
-      );
+        );
+      }
     }
+    if (failures.length > 0) throw new EndedHooksFailed(execution, failures);
+    await this.deps.records.store.delete(runningKey(id));
     return execution;
+  }
+
+  /**
+   * For callers that answer a client (stop) or go on with other work: the end
+   * is recorded; hooks that failed run again when the end is reported again.
+   */
+  private async endedIgnoringHooks(id: string, outcome: ExecutionOutcome): Promise<ExecutionRecord> {
+    try {
+      return await this.ended(id, outcome);
+    } catch (error) {
+      if (error instanceof EndedHooksFailed) return error.execution;
+      throw error;
+    }
   }
 
   /**
@@ -478,8 +507,18 @@ export class ExecutionService {
     let resumed = 0;
     for (const id of await this.running()) {
       const execution = await this.deps.records.getExecution(id);
-      if (execution?.status !== 'RUNNING') {
+      if (!execution) {
         await this.deps.records.store.delete(runningKey(id));
+        continue;
+      }
+      if (execution.status !== 'RUNNING') {
+        // Ended, but its hooks did not all run: run them again.
+        const { status, error } = execution;
+        const outcome: ExecutionOutcome = {
+          status: status === 'SUCCEEDED' ? 'SUCCEEDED' : status === 'STOPPED' ? 'STOPPED' : 'FAILED',
+          ...(error ? { error: error.error, cause: error.cause } : {}),
+        };
+        await this.endedIgnoringHooks(id, outcome);
         continue;
       }
       try {
@@ -490,7 +529,7 @@ export class ExecutionService {
         resumed += 1;
       } catch (error) {
         const cause = `could not resume after a restart: ${error instanceof Error ? error.message : String(error)}`;
-        await this.ended(id, { status: 'FAILED', error: 'Sluice.RestartFailed', cause });
+        await this.endedIgnoringHooks(id, { status: 'FAILED', error: 'Sluice.RestartFailed', cause });
       }
     }
     return resumed;

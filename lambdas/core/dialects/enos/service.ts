@@ -718,58 +718,80 @@ export class EnosService {
       const next = queued.items[0];
       if (!next) return;
       const instanceId = next.data.instanceId;
-      if (!(await this.takeLock(flowId, instanceId))) return; // one runs; its end drains
-      await this.deps.store.delete(next.key);
-      // A cancel may have come first: then the lock goes to the next one.
+      const waiting = (await this.deps.store.get<EnosInstance>(instanceKey(instanceId)))?.data;
+      if (waiting?.state !== 'WAIT') {
+        // Started or cancelled already (its entry outlived a crash): not a place in the queue.
+        await this.deps.store.delete(next.key);
+        continue;
+      }
+      if (!(await this.takeLock(flowId, instanceId))) return; // one runs (or another drain took it); its end drains
+      // A cancel may have come first: then the lock goes on to the next one.
       const started = await this.transition(instanceId, ['WAIT'], 'STARTED');
       if (!started) {
         await this.releaseLock(flowId, instanceId);
         continue;
       }
+      await this.deps.store.delete(next.key);
       await this.startInstance(started);
     }
   }
 
   /**
-   * Takes the flow's run lock for `instanceId`. A lock whose holder can no
-   * longer end it (the holder was cancelled or failed to start, its execution
-   * ended without the end being handled, or it never started within a
-   * minute) is broken, so a crash never leaves a flow queued forever.
+   * Takes the flow's run lock for `instanceId`: true only for the one call
+   * that moved it to this instance. The lock item is never deleted, only
+   * updated, so its version tells every holder apart (no ABA). A lock whose
+   * holder can no longer end it is taken over (see holderIsStale).
    */
   private async takeLock(flowId: number, instanceId: string): Promise<boolean> {
-    for (let attempt = 0; attempt < 3; attempt += 1) {
+    const taken = { instanceId, takenAt: this.now().toISOString() };
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const lock = await this.deps.store.get<RunLock>(lockKey(flowId));
       try {
-        await this.deps.store.create({
-          key: lockKey(flowId),
-          data: { instanceId, takenAt: this.now().toISOString() },
-        });
+        if (!lock) {
+          await this.deps.store.create({ key: lockKey(flowId), data: taken });
+          return true;
+        }
+        const holder = lock.data.instanceId;
+        if (holder === instanceId) return false; // another drain took it for this instance
+        if (holder !== null && !(await this.holderIsStale(holder, lock.data.takenAt))) return false;
+        await this.deps.store.update({ key: lockKey(flowId), data: taken }, lock.version);
         return true;
       } catch (error) {
         if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
       }
-      const lock = await this.deps.store.get<{ instanceId: string; takenAt: string }>(lockKey(flowId));
-      if (!lock) continue;
-      if (lock.data.instanceId === instanceId) return true;
-      if (!(await this.holderIsStale(lock.data.instanceId, lock.data.takenAt))) return false;
-      await this.deps.store.delete(lockKey(flowId), lock.version);
     }
     return false;
   }
 
+  /**
+   * Whether the instance holding a run lock can no longer end it: gone,
+   * cancelled or failed to start; its execution ended without the end being
+   * handled; or stuck a minute before its execution existed (a crash between
+   * taking the lock and starting: started again here, idempotently).
+   */
   private async holderIsStale(instanceId: string, takenAt: string): Promise<boolean> {
     const holder = (await this.deps.store.get<EnosInstance>(instanceKey(instanceId)))?.data;
     if (!holder || holder.state === 'CANCEL' || holder.state === 'START_FAILED') return true;
-    if (holder.state === 'WAIT') return this.now().getTime() - Date.parse(takenAt) > 60_000;
+    const old = this.now().getTime() - Date.parse(takenAt) > 60_000;
+    if (holder.state === 'WAIT') return old;
     const execution = await this.deps.executions.find(enosTenant(holder.orgId), holder.engineId);
-    return execution !== undefined && execution.status !== 'RUNNING';
+    if (execution) return execution.status !== 'RUNNING';
+    if (!old) return false;
+    await this.startInstance(holder);
+    // Started now, or failed to (then it released the lock and gave way).
+    const after = (await this.deps.store.get<EnosInstance>(instanceKey(instanceId)))?.data;
+    return after?.state === 'START_FAILED';
   }
 
   /** Releases the flow's run lock if `instanceId` still holds it. */
   private async releaseLock(flowId: number, instanceId: string): Promise<void> {
-    const lock = await this.deps.store.get<{ instanceId: string }>(lockKey(flowId));
+    const lock = await this.deps.store.get<RunLock>(lockKey(flowId));
     if (lock?.data.instanceId !== instanceId) return;
     try {
-      await this.deps.store.delete(lockKey(flowId), lock.version);
+      await this.deps.store.update(
+        { key: lockKey(flowId), data: { instanceId: null, takenAt: this.now().toISOString() } },
+        lock.version,
+      );
     } catch (error) {
       if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
     }
@@ -1045,6 +1067,11 @@ export class EnosService {
 
 const instanceKey = (id: string): ItemKey => ({ partition: `enos#instance#${id}`, sort: 'head' });
 const lockKey = (flowId: number): ItemKey => ({ partition: `enos#flowrun#${flowId}`, sort: 'lock' });
+/** Which instance of a flow runs (`null`: none). */
+interface RunLock {
+  instanceId: string | null;
+  takenAt: string;
+}
 const queueKey = (flowId: number, queuedAs: string): ItemKey => ({
   partition: `enos#queue#${flowId}`,
   sort: queuedAs,

@@ -128,7 +128,11 @@ export class RillFlowService {
       ...(execution.error ? { error_info: { dag_invoke_info: execution.error } } : {}),
       ...(callback.fullContext ? { data: context } : {}),
     };
-    await this.deps.http.call({ url: callback.url, method: 'POST', headers: {}, body, timeoutMs: 10_000 });
+    // A notification, as Rill Flow sends it: once, best effort. A client's unreachable URL must not
+    // make the engine redeliver the execution's end (which a failing hook does).
+    await this.deps.http
+      .call({ url: callback.url, method: 'POST', headers: {}, body, timeoutMs: 10_000 })
+      .catch(() => undefined);
   }
 
   /** Parses `business:feature[:alias|:md5_…]`; the alias defaults to `release`. */
