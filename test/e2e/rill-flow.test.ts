@@ -383,6 +383,58 @@ tasks:
     assert.equal((none.ret.tasks as Record<string, Json>).after?.status, 'SUCCEED');
   });
 
+  it('gives each foreach iteration a context of its own and collects them as sub_context', async () => {
+    const yaml = `version: 1
+workspace: eachDemo
+dagName: numbers
+type: flow
+tasks:
+- category: foreach
+  name: each
+  inputMappings:
+  - target: $.input.numbers
+    source: $.context.numbers
+  iterationMapping:
+    collection: $.input.numbers
+    item: n
+  outputMappings:
+  - target: $.context.results
+    source: $.output.sub_context[*].again
+  tasks:
+  - category: pass
+    name: first
+    next: second
+    inputMappings:
+    - target: $.input.v
+      source: $.context.n
+    outputMappings:
+    - target: $.context.seen
+      source: $.input.v
+  - category: pass
+    name: second
+    inputMappings:
+    - target: $.input.s
+      source: $.context.seen
+    outputMappings:
+    - target: $.context.again
+      source: $.input.s
+`;
+    const added = await addDescriptor(yaml, 'business_id=eachDemo&feature_name=numbers');
+    assert.equal(added.status, 200, JSON.stringify(added.body));
+    const submitted = await call(
+      'POST',
+      '/flow/submit.json?descriptor_id=eachDemo:numbers',
+      '{"numbers":[3,1,2]}',
+    );
+    const id = String(submitted.body.execution_id);
+    const ret = await waitForStatus(id);
+    assert.equal(ret.dag_status, 'SUCCEED');
+    const context = (await call('GET', `/flow/get_context.json?execution_id=${encodeURIComponent(id)}`)).body
+      .context as Json;
+    // Each iteration passed its own value from first to second; none saw another's.
+    assert.deepEqual(context, { numbers: [3, 1, 2], results: [3, 1, 2] });
+  });
+
   it('redoes named tasks and everything after them, or the failed ones, keeping the other results', async () => {
     const calls: string[] = [];
     let failB = true;

@@ -154,11 +154,18 @@ describe('Rill Flow trigger family', () => {
       20_000,
     );
     assert.equal(started.length, 1);
-    const context = await call(
-      'GET',
-      `/flow/get_context.json?execution_id=${encodeURIComponent(String(started[0]))}`,
+    // Its id is listed a moment before its run (and context) exists: poll as a client would.
+    const object = await until(
+      'the started execution’s context',
+      async () => {
+        const got = await call(
+          'GET',
+          `/flow/get_context.json?execution_id=${encodeURIComponent(String(started[0]))}`,
+        );
+        return ((got.body.context as Json | undefined)?.s3 as Json | undefined) ?? undefined;
+      },
+      10_000,
     );
-    const object = (context.body.context as Json).s3 as Json;
     assert.equal(object.key, 'rill/in/订单 1.json');
     assert.equal(object.bucket, 'sluice-files');
     const tasks = await call('GET', '/flow/trigger/get_trigger_tasks.json?type=s3');

@@ -49,6 +49,13 @@ async function executionsOf(flowId: string): Promise<ExecutionView[]> {
 
 const createTrigger = (flowId: string, body: Json) => api('POST', `/v1/flows/${flowId}/triggers`, body);
 
+/** An execution is listed a moment before its context is written: poll until `key` is in it. */
+const contextOf = (executionId: string, key: string) =>
+  until(`the context of ${executionId}`, async () => {
+    const got = await api('GET', `/v1/executions/${executionId}/context`);
+    return got.status === 200 && key in got.body ? got : undefined;
+  });
+
 describe('triggers on the local runtime', () => {
   before(async () => {
     runtime = await startLocalRuntime(ephemeralSettings());
@@ -88,7 +95,7 @@ describe('triggers on the local runtime', () => {
     });
     assert.ok(execution);
     assert.deepEqual(execution.trigger, { id: triggerId, firedFor: `s3://${bucket}/${key}` });
-    const context = await api('GET', `/v1/executions/${execution.id}/context`);
+    const context = await contextOf(execution.id, 's3');
     assert.equal(context.body.source, 'drop-zone');
     const object = context.body.s3 as Json;
     assert.equal(object.key, key);
@@ -166,7 +173,7 @@ describe('triggers on the local runtime', () => {
       return found.length > 0 ? found : undefined;
     });
     assert.deepEqual(execution?.trigger, { id: created.body.id, firedFor: next });
-    const context = await api('GET', `/v1/executions/${execution?.id}/context`);
+    const context = await contextOf(String(execution?.id), 'from');
     assert.equal(context.body.from, 'cron');
     const fired = await api('GET', `/v1/triggers/${created.body.id}`);
     assert.equal(fired.body.lastFiredFor, next);

@@ -31,18 +31,24 @@ const scheduler: Scheduler = { put: async () => {}, remove: async () => {} };
 /** The same store, each call after a random pause of up to 4 ms. */
 function jittery(store: MetadataStore): MetadataStore {
   const pause = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 4));
+  const later =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      await pause();
+      return call(...args);
+    };
   return {
-    create: async (item) => (await pause(), store.create(item)),
-    update: async (item, version) => (await pause(), store.update(item, version)),
-    get: async (key) => (await pause(), store.get(key)),
-    delete: async (key, version) => (await pause(), store.delete(key, version)),
-    listPartition: async (partition, prefix, page) => (
-      await pause(), store.listPartition(partition, prefix, page)
+    create: later((item) => store.create(item)),
+    update: later((item, version: number) => store.update(item, version)),
+    get: later((key) => store.get(key)),
+    delete: later((key, version?: number) => store.delete(key, version)),
+    listPartition: later((partition: string, prefix: string, page?) =>
+      store.listPartition(partition, prefix, page),
     ),
-    listCollection: async (collection, page) => (await pause(), store.listCollection(collection, page)),
-    nextSequence: async (name, start) => (await pause(), store.nextSequence(name, start)),
+    listCollection: later((collection: string, page?) => store.listCollection(collection, page)),
+    nextSequence: later((name: string, start?: number) => store.nextSequence(name, start)),
     ping: () => store.ping(),
-  };
+  } as MetadataStore;
 }
 
 let stores: Awaited<ReturnType<typeof startEngineStores>>;

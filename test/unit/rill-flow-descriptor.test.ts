@@ -1034,8 +1034,8 @@ describe('Rill Flow descriptor: foreach', () => {
     assert.deepEqual(render.output, [], "sub-task outputs only fill Rill's per-iteration context");
   });
 
-  it('refuses what needs per-iteration contexts or their collection', () => {
-    const issues = issuesOf(
+  it('runs iterations that need contexts of their own as subflows, and collects them as sub_context', () => {
+    const translation = translate(
       dag([
         loop(
           [
@@ -1046,8 +1046,7 @@ describe('Rill Flow descriptor: foreach', () => {
             fn('second', {
               inputMappings: [
                 { source: '$.context.path', target: '$.input.path' },
-                { source: '$.context.unknown', target: '$.input.u' },
-                { source: '$.context.segments', target: '$.input.all' },
+                { source: '$.context.segment.text', target: '$.input.text' },
               ],
             }),
           ],
@@ -1055,15 +1054,57 @@ describe('Rill Flow descriptor: foreach', () => {
         ),
       ]),
     );
-    assertIssue(issues, 'tasks.0.outputMappings.0.source', /task "loop"/, /sub_context/);
+    const foreach = taskOf(translation, 'loop');
+    assert.ok(foreach.kind === 'foreach');
+    assert.equal(foreach.collect, 'loop-iteration');
+    assert.deepEqual(foreach.output, [
+      { source: '$.output.collected[*].path', target: '$.context.paths', tolerance: true },
+    ]);
+    const [iteration] = foreach.tasks;
+    assert.ok(iteration?.kind === 'subflow');
+    assert.equal(iteration.returns, 'context');
+    assert.equal(iteration.wait, true);
+    // The iteration's context: the item and index under their names, and the foreach's inputs.
+    assert.deepEqual(
+      mapInput({ lang: 'en', segments: [{ text: 'a' }] }, iteration.input, { item: { text: 'a' }, index: 0 }),
+      { segment: { text: 'a' }, i: 0, segments: [{ text: 'a' }], lang: 'en', format: 'mp4' },
+    );
+    const child = translation.children.find((flow) => flow.flowId === iteration.flowId);
+    assert.ok(child, 'the iteration flow is stored with the descriptor');
+    assert.deepEqual(
+      child.descriptor.tasks.map((task) => [task.name, task.dependsOn]),
+      [
+        ['first', []],
+        ['second', ['first']],
+      ],
+    );
+    const second = child.descriptor.tasks[1];
+    assert.deepEqual(second?.input[0], { source: '$.context.path', target: '$.input.path', tolerance: true });
+  });
+
+  it('refuses foreach outputs other than sub_context, and iteration contexts inside another foreach', () => {
+    const writesAndReads = [
+      fn('first', { next: 'second', outputMappings: [{ source: '$.output.p', target: '$.context.p' }] }),
+      fn('second', { inputMappings: [{ source: '$.context.p', target: '$.input.p' }] }),
+    ];
+    const issues = issuesOf(
+      dag([
+        loop([fn('only')], { outputMappings: [{ source: '$.output.count', target: '$.context.count' }] }),
+        {
+          category: 'foreach',
+          name: 'outer',
+          iterationMapping: { collection: '$.input.rows', item: 'row' },
+          inputMappings: [{ source: '$.context.rows', target: '$.input.rows' }],
+          tasks: [{ ...loop(writesAndReads), name: 'inner' }],
+        },
+      ]),
+    );
+    assertIssue(issues, 'tasks.0.outputMappings.0.source', /task "loop"/, /holds only sub_context/);
     assertIssue(
       issues,
-      'tasks.0.tasks.1.inputMappings.0.source',
-      /task "second"/,
-      /"first" of foreach "loop"/,
+      'tasks.1.tasks.0.tasks',
+      /task "inner": a foreach with iteration contexts inside another foreach/,
     );
-    assertIssue(issues, 'tasks.0.tasks.1.inputMappings.1.source', /does not hold/);
-    assertIssue(issues, 'tasks.0.tasks.1.inputMappings.2.source', /collection/);
   });
 
   it('checks the iteration mapping, the sub-tasks and their next', () => {

@@ -11,10 +11,24 @@ export type JsonObject = Record<string, unknown>;
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** The first value the path selects, or `found: false`. */
+/**
+ * What the path selects: a definite path (`$.a.b[0]`) its one value (or
+ * `found: false`); an indefinite one (a wildcard, `..`, a filter or a union,
+ * e.g. `$.results[*].path`) the list of every match, as Jayway JsonPath (Rill
+ * Flow's) reads it.
+ */
 export function readPath(document: unknown, path: string): { found: boolean; value?: unknown } {
   const results = JSONPath({ path, json: document as object, wrap: true, eval: 'safe' }) as unknown[];
+  if (isIndefinite(path)) return { found: true, value: results };
   return results.length === 0 ? { found: false } : { found: true, value: results[0] };
+}
+
+function isIndefinite(path: string): boolean {
+  const parts = JSONPath.toPathArray(path) as string[];
+  return parts.some(
+    (part) =>
+      part === '*' || part === '..' || part.startsWith('?(') || part.startsWith('(') || part.includes(','),
+  );
 }
 
 /** Property names of a simple path (`$.a.b`, `$['a'].b`, `$.a[0]`); filters and wildcards can't be written to. */

@@ -424,9 +424,13 @@ export class TaskRunner {
       } else if (task.kind === 'lambda' && isObject(result) && 'Payload' in result) {
         output = result.Payload;
       } else if (task.kind === 'foreach') {
-        output = { items: (run?.output as { items?: unknown[] } | undefined)?.items ?? [] };
+        const items = (run?.output as { items?: unknown[] } | undefined)?.items ?? [];
+        output = task.collect
+          ? { items, collected: await this.collected(execution.id, runName, task.collect, items.length) }
+          : { items };
       } else if (task.kind === 'subflow') {
-        output = await this.childOutput(result);
+        const child = await this.childOutput(result);
+        output = task.returns === 'context' ? ((child as { context?: unknown }).context ?? {}) : child;
       } else if (!isObject(output)) {
         output = { data: output ?? null };
       }
@@ -482,6 +486,21 @@ export class TaskRunner {
   }
 
   /** A waited-for subflow's output is its execution's final context. */
+  /** Each iteration's output of the foreach's `collect` task (null where it has none), in item order. */
+  private async collected(
+    executionId: string,
+    foreach: string,
+    task: string,
+    count: number,
+  ): Promise<unknown[]> {
+    const outputs = new Map(
+      (await this.deps.records.listRuns(executionId))
+        .filter((run) => run.task.startsWith(`${foreach}[`) && run.status === 'SUCCEEDED')
+        .map((run) => [run.task, run.output]),
+    );
+    return Array.from({ length: count }, (_, index) => outputs.get(`${foreach}[${index}].${task}`) ?? null);
+  }
+
   private async childOutput(result: unknown): Promise<unknown> {
     const arn = isObject(result) && typeof result.executionArn === 'string' ? result.executionArn : undefined;
     const childId = arn?.split(':').at(-1);

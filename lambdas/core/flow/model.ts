@@ -140,6 +140,8 @@ export const subflowTaskSchema = z.object({
   flowId: z.string().min(1),
   /** Wait for the sub-execution to end (its result becomes this task's output). */
   wait: z.boolean().default(true),
+  /** The output of a waited-for subflow: `{executionId, context}` (default) or its final context alone. */
+  returns: z.enum(['execution', 'context']).default('execution'),
 });
 
 type LeafTask =
@@ -153,7 +155,7 @@ type LeafTask =
   | z.output<typeof waitTaskSchema>
   | z.output<typeof subflowTaskSchema>;
 
-export type ForeachTask = z.output<typeof commonForeach> & { tasks: Task[] };
+export type ForeachTask = z.output<typeof commonForeach> & { tasks: Task[]; collect?: string };
 export type Task = LeafTask | ForeachTask;
 
 const commonForeach = z.object({
@@ -178,6 +180,11 @@ export const taskSchema: z.ZodType<Task> = z.lazy(() =>
     commonForeach.extend({
       /** The sub-graph run once per item; it reads the item at `$.item` and its index at `$.index`. */
       tasks: z.array(taskSchema).min(1),
+      /**
+       * A task of the sub-graph whose output each iteration contributes to the
+       * foreach's output, `{items, collected: [output of iteration 0, …]}`.
+       */
+      collect: taskName.optional(),
     }),
   ]),
 ) as z.ZodType<Task>;

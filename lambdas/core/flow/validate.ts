@@ -111,6 +111,11 @@ function validateTasks(tasks: readonly Task[], scope: Scope, issues: ValidationI
       }
       case 'foreach':
         paths.path(task.items, at(index, 'items'), ITEMS_ROOTS, 'the items of a foreach', false);
+        if (task.collect !== undefined && !task.tasks.some((inner) => inner.name === task.collect))
+          issues.push({
+            path: at(index, 'collect'),
+            message: `collect names "${task.collect}", which is no task of foreach "${task.name}"`,
+          });
         validateTasks(
           task.tasks,
           {

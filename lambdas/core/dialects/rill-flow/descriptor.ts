@@ -45,14 +45,16 @@ import { parseJsonPath, validateFlow } from '../../flow/validate.ts';
  *   `pass` → `pass`; `foreach` → `foreach` over `iterationMapping.collection`,
  *   whose sub-tasks read the item (`$.context.<item>`) as `$.item`, the index
  *   as `$.index` and the foreach's other inputs from where the foreach took
- *   them.
+ *   them. When its iterations need contexts of their own (a sub-task reads
+ *   what another wrote, or the foreach reads `sub_context`), each iteration
+ *   is a subflow of the sub-tasks (`returns: context`) and the foreach
+ *   collects their final contexts as `sub_context`.
  *
  * What the canonical engine cannot do the same way is refused with an error
  * naming the task, the field and the reason, never translated into something
- * that runs differently: a `choice` inside a foreach, switch cases
- * without `break: true` before the last (Rill may run several), foreach
- * iterations passing data between their tasks or read through the foreach's
- * `sub_context` output, `transform` (Aviator), `$.tasks.*.trigger_url`,
+ * that runs differently: a `choice`, or a foreach with iteration contexts,
+ * inside a foreach, switch cases without `break: true` before the last (Rill
+ * may run several), `transform` (Aviator), `$.tasks.*.trigger_url`,
  * dynamic query parameters or headers, form-encoded bodies, protocols other
  * than http(s) and rillflow (chatgpt, resource, ab…), `task_scheduler`, retry
  * conditions and multipliers below 1, timeouts read from the input, task
@@ -696,7 +698,7 @@ class Translator {
         this.issue(`${where}.tasks`, `${who}: choice ${k} has no tasks`);
         return;
       }
-      const flowId = this.choiceFlow(choice.tasks, where, `choice${k}${name}`);
+      const flowId = this.childFlow(choice.tasks, where, `choice${k}${name}`);
       if (condition === undefined || flowId === undefined) return;
       const subflow = `${name}-choice-${k}`;
       const gate = `${name}-when-${k}`;
@@ -724,8 +726,8 @@ class Translator {
     return task;
   }
 
-  /** Translates a choice's tasks as a flow of their own; its id derives from what it is. */
-  choiceFlow(tasks: unknown[], where: string, dagName: string): string | undefined {
+  /** Translates a choice's or a foreach's tasks as a flow of their own; its id derives from what it is. */
+  childFlow(tasks: unknown[], where: string, dagName: string): string | undefined {
     const child = {
       workspace: this.dag.workspace ?? this.dag.namespace,
       dagName: dagName.slice(0, 100),
@@ -1538,39 +1540,45 @@ class Translator {
         ]
       : entries;
     this.setInput(task, at, input);
-    const output = this.mappings(raw.outputMappings, `${at}.outputMappings`, 'output', name, scope).filter(
-      (entry) => {
-        if (entry.source === undefined || leadingNames(entry.source)[0]?.name !== 'output') return true;
-        this.issue(
-          `${entry.from}.source`,
-          `${who}: "${entry.source}" reads the foreach's output (sub_context, the iterations' contexts), ` +
-            "which Sluice's foreach does not collect",
-        );
-        return false;
-      },
-    );
-    this.setOutput(task, at, output, scope);
-    this.timeout(raw, at, task);
-    const synchronization = raw.synchronization;
-    if (
-      isObject(synchronization) &&
-      Array.isArray(synchronization.conditions) &&
-      synchronization.conditions.length > 0
-    ) {
-      const limit = text(synchronization.maxConcurrency)?.trim();
-      if (limit !== undefined && limit !== '') {
-        if (!/^\d+$/.test(limit)) {
-          this.issue(
-            `${at}.synchronization.maxConcurrency`,
-            `${who}: maxConcurrency must be a whole number; "${limit}" is not supported`,
-          );
-        } else {
-          // Rill applies the limit only when the conditions hold; a limit never changes results.
-          task.maxConcurrency = Number(limit);
-          this.sources.set(`${at}.maxConcurrency`, `${at}.synchronization.maxConcurrency`);
-        }
+    const outputs = this.mappings(raw.outputMappings, `${at}.outputMappings`, 'output', name, scope);
+    const readsOutput = (entry: Entry) =>
+      entry.source !== undefined && leadingNames(entry.source)[0]?.name === 'output';
+    // Iterations that need a context of their own (a task reads what another wrote there, or the
+    // foreach reads the contexts back through sub_context) run as subflows; the others in place.
+    const contextKey = (path: unknown) => {
+      if (typeof path !== 'string') return undefined;
+      const [root, key] = leadingNames(normalizeRillPath(path.trim()));
+      return root?.name === 'context' ? key?.name : undefined;
+    };
+    const written = new Set<string>();
+    const read = new Set<string>();
+    for (const sub of raw.tasks as unknown[]) {
+      if (!isObject(sub)) continue;
+      for (const target of this.quietMappings(sub.outputMappings)) {
+        const key = contextKey(target);
+        if (key) written.add(key);
+      }
+      for (const mapping of Array.isArray(sub.inputMappings) ? sub.inputMappings : []) {
+        const key = isObject(mapping) ? contextKey(mapping.source) : undefined;
+        if (key) read.add(key);
       }
     }
+    const ownContexts = outputs.some(readsOutput) || [...read].some((key) => written.has(key));
+    const output = outputs.filter((entry) => {
+      if (!readsOutput(entry)) return true;
+      const [, field] = leadingNames(entry.source as string);
+      if (field?.name === 'sub_context') return true;
+      this.issue(
+        `${entry.from}.source`,
+        `${who}: "${entry.source}" reads the foreach's output, which holds only sub_context (the iterations' contexts)`,
+      );
+      return false;
+    });
+    this.maxConcurrency(raw, at, task);
+    if (ownContexts)
+      return this.foreachOfContexts(raw, at, scope, task, { item, indexName, entries, output });
+    this.setOutput(task, at, output, scope);
+    this.timeout(raw, at, task);
 
     const iteration: Iteration = {
       foreach: name,
@@ -1593,6 +1601,79 @@ class Translator {
     }
     task.tasks = this.scope(raw.tasks, { path: `${at}.tasks`, iteration });
     this.sources.set(`${at}.tasks`, `${at}.tasks`);
+    return task;
+  }
+
+  /** `synchronization.maxConcurrency` (Rill applies it only when its conditions hold; a limit never changes results). */
+  maxConcurrency(raw: JsonObject, at: string, task: JsonObject): void {
+    const synchronization = raw.synchronization;
+    if (
+      !isObject(synchronization) ||
+      !Array.isArray(synchronization.conditions) ||
+      synchronization.conditions.length === 0
+    )
+      return;
+    const limit = text(synchronization.maxConcurrency)?.trim();
+    if (limit === undefined || limit === '') return;
+    if (!/^\d+$/.test(limit)) {
+      this.issue(
+        `${at}.synchronization.maxConcurrency`,
+        `task "${task.name as string}": maxConcurrency must be a whole number; "${limit}" is not supported`,
+      );
+      return;
+    }
+    task.maxConcurrency = Number(limit);
+    this.sources.set(`${at}.maxConcurrency`, `${at}.synchronization.maxConcurrency`);
+  }
+
+  /**
+   * A foreach whose iterations keep contexts of their own, as Rill runs them:
+   * each iteration is a subflow of the foreach's tasks whose context starts as
+   * the foreach's input with the item (and index) in it; the foreach's output
+   * `sub_context` is the iterations' final contexts, in item order.
+   */
+  foreachOfContexts(
+    raw: JsonObject,
+    at: string,
+    scope: Scope,
+    task: JsonObject,
+    parts: { item: string; indexName: string | undefined; entries: Entry[]; output: Entry[] },
+  ): JsonObject {
+    const name = task.name as string;
+    if (scope.iteration) {
+      this.issue(
+        `${at}.tasks`,
+        `task "${name}": a foreach with iteration contexts inside another foreach is not supported`,
+      );
+      return task;
+    }
+    const flowId = this.childFlow(raw.tasks as unknown[], `${at}.tasks`, `each${name}`);
+    if (flowId === undefined) return task;
+    const iteration = `${name}-iteration`;
+    task.tasks = [
+      {
+        name: iteration,
+        kind: 'subflow',
+        description: `${name}: one iteration's tasks, in a context of their own`,
+        flowId,
+        wait: true,
+        returns: 'context',
+        input: [
+          ...(parts.item ? [{ source: '$.item', target: `$.input.${parts.item}` }] : []),
+          ...(parts.indexName ? [{ source: '$.index', target: `$.input.${parts.indexName}` }] : []),
+          ...parts.entries.map(toMapping),
+        ],
+        output: [],
+      },
+    ];
+    task.collect = iteration;
+    const output = parts.output.map((entry) => {
+      if (entry.source === undefined || leadingNames(entry.source)[0]?.name !== 'output') return entry;
+      const field = leadingNames(entry.source)[1] as NameSegment;
+      return { ...entry, source: `$.output.collected${entry.source.slice(field.end)}` };
+    });
+    this.setOutput(task, at, output, scope);
+    this.timeout(raw, at, task);
     return task;
   }
 
