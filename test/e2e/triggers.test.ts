@@ -175,8 +175,12 @@ describe('triggers on the local runtime', () => {
     assert.deepEqual(execution?.trigger, { id: created.body.id, firedFor: next });
     const context = await contextOf(String(execution?.id), 'from');
     assert.equal(context.body.from, 'cron');
-    const fired = await api('GET', `/v1/triggers/${created.body.id}`);
-    assert.equal(fired.body.lastFiredFor, next);
+    // Recorded right after the run started.
+    const lastFiredFor = await until('the trigger to record its firing', async () => {
+      const fired = await api('GET', `/v1/triggers/${created.body.id}`);
+      return fired.body.lastFiredFor as string | undefined;
+    });
+    assert.equal(lastFiredFor, next);
     await sleep(doomedFires - Date.now() + 1_500);
     assert.equal((await executionsOf(cancelled)).length, 0);
     assert.equal((await executionsOf(kept)).length, 1);
