@@ -252,7 +252,7 @@ describe('EnOS batch-processing dialect', () => {
     const imported = await call('POST', `/flows?action=import&${as('u1')}`, {
       flowName: 'slow',
       dirId,
-      flowJson: { tasks: [task('nap', 'sleep 1; echo ${WHO}')], parameters: [{ key: 'WHO', value: 'me' }] },
+      flowJson: { tasks: [task('nap', 'sleep 3; echo ${WHO}')], parameters: [{ key: 'WHO', value: 'me' }] },
     });
     assert.equal(imported.status, 0, imported.msg);
     const slow = (imported.data as Json).flowId as number;
