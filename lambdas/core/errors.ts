@@ -45,3 +45,7 @@ export const payloadTooLarge = (message: string) => new DomainError('payload-too
 export const unsupportedMediaType = (message: string) => new DomainError('unsupported-media-type', message);
 
 export const isDomainError = (error: unknown): error is DomainError => error instanceof DomainError;
+
+/** A DomainError of one kind (e.g. the `conflict` of a create whose key is taken). */
+export const isDomainErrorOf = (error: unknown, kind: DomainErrorKind): error is DomainError =>
+  error instanceof DomainError && error.kind === kind;

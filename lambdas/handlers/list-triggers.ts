@@ -7,9 +7,6 @@ import { routeById } from '../routes.ts';
 
 export const handler = routeHandler(routeById('listTriggers'), async ({ path, headers }) => {
   const { engine, blobs } = dependencies();
-  const tenant = tenantOf(headers);
-  // An unknown flow is 404, not an empty list.
-  await engine.flows.get(tenant, path.flowId);
-  const triggers = await engine.triggers.list(tenant, { flowId: path.flowId });
+  const triggers = await engine.triggers.list(tenantOf(headers), { flowId: path.flowId });
   return ok({ items: triggers.map((trigger) => triggerBody(trigger, blobs.bucket)) });
 });

@@ -584,7 +584,8 @@ describe('trigger service on stand-in stores', () => {
 
       await flows.delete('del', doomed);
 
-      assert.deepEqual(await triggers.list('del', { flowId: doomed }), []);
+      // The flow is gone, so listing its triggers is not-found; the tenant's list no longer has them.
+      await assert.rejects(triggers.list('del', { flowId: doomed }), domainError('not-found'));
       await assert.rejects(triggers.get('del', cron.id), domainError('not-found'));
       await assert.rejects(triggers.get('del', s3.id), domainError('not-found'));
       assert.deepEqual(scheduler.removed.slice(removedBefore), [cron.id]);

@@ -58,7 +58,7 @@ export class LocalScheduler implements Scheduler {
     this.armed.delete(triggerId);
   }
 
-  /** Schedules currently armed with their next fire time (for tests and the bench). */
+  /** Schedules currently armed with their next fire time (what a test or an operator inspects). */
   pending(): { triggerId: string; next: string }[] {
     return [...this.armed.values()].flatMap(({ entry, timer, next }) =>
       timer && next ? [{ triggerId: entry.triggerId, next: next.toISOString() }] : [],

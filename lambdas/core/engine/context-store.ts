@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BlobStore } from '../../ports/blob-store.ts';
-import { DomainError } from '../errors.ts';
+import { isDomainErrorOf } from '../errors.ts';
 import type { JsonObject } from './json-path.ts';
 import type { EngineRecords } from './records.ts';
 
@@ -74,7 +74,7 @@ export class ContextStore {
         else await this.records.store.create({ key: this.key(executionId), data: pointer });
       } catch (error) {
         if (pointer.blobKey) await this.blobs.delete(pointer.blobKey);
-        if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+        if (!isDomainErrorOf(error, 'conflict')) throw error;
         continue;
       }
       // The replaced revision is unreachable now.

@@ -6,9 +6,9 @@ import {
   type StateMachineRef,
   TaskTokenNotFound,
 } from '../../ports/orchestrator.ts';
-import { conflict, DomainError, notFound, validationFailed } from '../errors.ts';
+import { conflict, isDomainErrorOf, notFound, validationFailed } from '../errors.ts';
 import type { ExecutionStatus, LogEntry, LogLevel, TaskRunStatus, TriggerOrigin } from '../flow/model.ts';
-import { wholeCollection } from '../listing.ts';
+import { createIfAbsent, wholeCollection } from '../stored-items.ts';
 import type { ContextStore } from './context-store.ts';
 import type { JsonObject } from './json-path.ts';
 import type { EngineRecords, ExecutionRecord, TaskRunRecord } from './records.ts';
@@ -137,7 +137,7 @@ export class ExecutionService {
     try {
       await this.deps.records.createExecution(execution);
     } catch (error) {
-      if (error instanceof DomainError && error.kind === 'conflict' && options.executionId) {
+      if (isDomainErrorOf(error, 'conflict') && options.executionId) {
         return this.start(tenant, flowId, options);
       }
       throw error;
@@ -166,15 +166,11 @@ export class ExecutionService {
   }
 
   private async markRunning(id: string): Promise<void> {
-    try {
-      await this.deps.records.store.create({
-        key: runningKey(id),
-        collection: { name: runningCollection, order: this.now() },
-        data: { executionId: id },
-      });
-    } catch (error) {
-      if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
-    }
+    await createIfAbsent(this.deps.records.store, {
+      key: runningKey(id),
+      collection: { name: runningCollection, order: this.now() },
+      data: { executionId: id },
+    });
   }
 
   /**

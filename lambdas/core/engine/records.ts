@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ItemKey, MetadataStore, Page, PageRequest, StoredItem } from '../../ports/metadata-store.ts';
 import type { StateMachineRef } from '../../ports/orchestrator.ts';
-import { DomainError, notFound } from '../errors.ts';
+import { isDomainErrorOf, notFound } from '../errors.ts';
 import type { Execution, FlowDescriptor, LogEntry, TaskRun } from '../flow/model.ts';
-import { wholePartition } from '../listing.ts';
+import { wholePartition } from '../stored-items.ts';
 import type { Prepared } from './task-actions.ts';
 
 /**
@@ -91,8 +91,6 @@ const tokenKey = (token: string): ItemKey => ({
 const processTag = randomBytes(4).toString('hex');
 let logSequence = 0;
 
-const isConflict = (error: unknown) => error instanceof DomainError && error.kind === 'conflict';
-
 export class EngineRecords {
   readonly store: MetadataStore;
   constructor(store: MetadataStore) {
@@ -112,7 +110,7 @@ export class EngineRecords {
         else await this.store.create({ key, data: next });
         return next;
       } catch (error) {
-        if (!isConflict(error)) throw error;
+        if (!isDomainErrorOf(error, 'conflict')) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * (attempt + 1)));
       }
     }

@@ -57,9 +57,9 @@ const fail = (message: string, path = 'expression'): never => {
   throw validationFailed(message, issues);
 };
 
-/** Key that identifies one firing of one flow's schedule, for idempotent starts. */
-export const fireKey = (flowId: string, scheduledTime: Date): string =>
-  `${flowId}@${scheduledTime.toISOString()}`;
+/** Key that identifies one firing of one schedule (a trigger's), for idempotent starts. */
+export const fireKey = (scheduleId: string, scheduledTime: Date): string =>
+  `${scheduleId}@${scheduledTime.toISOString()}`;
 
 export function parseSchedule(expression: string, options: ScheduleOptions = {}): Schedule {
   if (typeof expression !== 'string' || expression.trim() === '') {

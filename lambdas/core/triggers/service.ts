@@ -4,11 +4,11 @@ import type { ScheduledFire, ScheduleEntry, Scheduler } from '../../ports/schedu
 import type { ExecutionService } from '../engine/executions.ts';
 import type { JsonObject } from '../engine/json-path.ts';
 import type { EngineRecords } from '../engine/records.ts';
-import { conflict, DomainError, notFound, type ValidationIssue, validationFailed } from '../errors.ts';
+import { conflict, isDomainErrorOf, notFound, type ValidationIssue, validationFailed } from '../errors.ts';
 import type { TriggerOrigin } from '../flow/model.ts';
 import { uuidFromKey } from '../ids.ts';
-import { wholeCollection } from '../listing.ts';
-import { parseSchedule, type Schedule } from '../schedules/schedule.ts';
+import { fireKey, parseSchedule, type Schedule } from '../schedules/schedule.ts';
+import { wholeCollection } from '../stored-items.ts';
 
 /**
  * Triggers start flows without an HTTPS call: on a cron schedule or when an
@@ -201,8 +201,7 @@ export class TriggerService {
         data: trigger,
       });
     } catch (error) {
-      if (error instanceof DomainError && error.kind === 'conflict')
-        throw conflict(`Trigger ${trigger.id} already exists`);
+      if (isDomainErrorOf(error, 'conflict')) throw conflict(`Trigger ${trigger.id} already exists`);
       throw error;
     }
     try {
@@ -285,8 +284,12 @@ export class TriggerService {
     return item.data;
   }
 
-  /** A tenant's triggers, oldest first, optionally of one flow or type. */
+  /** A tenant's triggers, oldest first, optionally of one flow (which must exist) or type. */
   async list(tenant: string, filter: { flowId?: string; type?: TriggerType } = {}): Promise<Trigger[]> {
+    if (filter.flowId) {
+      const head = await this.deps.records.getFlowHead(filter.flowId);
+      if (head?.data.tenant !== tenant) throw notFound(`Flow ${filter.flowId} does not exist`);
+    }
     const out = await wholeCollection<Trigger>(this.deps.records.store, tenantCollection(tenant));
     return out.filter(
       (trigger) =>
@@ -333,7 +336,7 @@ export class TriggerService {
         return change(stored);
       });
     } catch (error) {
-      if (!(error instanceof DomainError && error.kind === 'not-found')) throw error;
+      if (!isDomainErrorOf(error, 'not-found')) throw error;
     }
   }
 
@@ -363,7 +366,7 @@ export class TriggerService {
     if (item?.data.type !== 'cron') return { skipped: `trigger ${event.triggerId} does not exist` };
     if (!item.data.enabled) return { skipped: `trigger ${event.triggerId} is disabled` };
     const firedFor = scheduled.toISOString();
-    const executionId = await this.startFor(item.data, item.data.context, `${item.data.id}@${firedFor}`, {
+    const executionId = await this.startFor(item.data, item.data.context, fireKey(item.data.id, scheduled), {
       id: item.data.id,
       firedFor,
     });

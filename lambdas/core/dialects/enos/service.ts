@@ -3,11 +3,18 @@ import type { ItemKey, MetadataStore, StoredItem } from '../../../ports/metadata
 import type { ExecutionService } from '../../engine/executions.ts';
 import type { FlowService } from '../../engine/flows.ts';
 import type { ExecutionRecord, TaskRunRecord } from '../../engine/records.ts';
-import { DomainError, forbidden, notFound, type ValidationIssue, validationFailed } from '../../errors.ts';
+import {
+  DomainError,
+  forbidden,
+  isDomainErrorOf,
+  notFound,
+  type ValidationIssue,
+  validationFailed,
+} from '../../errors.ts';
 import type { TaskRunStatus } from '../../flow/model.ts';
 import { uuidFromKey } from '../../ids.ts';
-import { wholeCollection } from '../../listing.ts';
 import { parseSchedule } from '../../schedules/schedule.ts';
+import { createIfAbsent, wholeCollection } from '../../stored-items.ts';
 import type { TriggerService } from '../../triggers/service.ts';
 import { type EnosTaskRef, type FlowJson, flowJsonSchema, parametersOf, translateFlow } from './flow.ts';
 
@@ -56,16 +63,13 @@ interface EnosFlow {
   updateUser: string;
   createTime: string;
   updateTime: string;
-  cron?: string;
-  cycle?: string;
-  type: number;
-  startTime?: string;
-  alertMode?: number;
-  alertTo?: string;
-  appId?: string;
-  syncType?: number;
+  /** The cron trigger of its `cron`, if it has one. */
   triggerId?: string;
 }
+
+/** The Flow structure as imported (it was valid then): cron, cycle, alerts and the rest are read from it. */
+const specOf = (flow: EnosFlow): FlowJson => flowJsonSchema.parse(flow.flowJson);
+const cronOf = (spec: FlowJson): string => spec.cron?.trim() ?? '';
 
 /** How a flow instance was started (FlowInstance search `type`). */
 export const instanceTypes = { manual: 0, periodic: 1, temporary: 2 } as const;
@@ -200,7 +204,7 @@ export class EnosService {
         data: { dirId },
       });
     } catch (error) {
-      if (error instanceof DomainError && error.kind === 'conflict') {
+      if (isDomainErrorOf(error, 'conflict')) {
         throw invalid('A directory of the same name already exists', 'body.dirName');
       }
       throw error;
@@ -314,7 +318,7 @@ export class EnosService {
       try {
         parseSchedule(schedule, scheduleStart ? { start: scheduleStart } : {});
       } catch (error) {
-        if (error instanceof DomainError && error.kind === 'validation') {
+        if (isDomainErrorOf(error, 'validation')) {
           throw invalid(`Workflow validation failed: cron: ${error.message}`, 'body.flowJson.cron');
         }
         throw error;
@@ -327,7 +331,7 @@ export class EnosService {
       try {
         await this.deps.store.create({ key: nameKey, data: { reserved: true } });
       } catch (error) {
-        if (error instanceof DomainError && error.kind === 'conflict') {
+        if (isDomainErrorOf(error, 'conflict')) {
           throw invalid('Workflow validation failed: Flow name must be unique', 'body.flowName');
         }
         throw error;
@@ -364,7 +368,7 @@ export class EnosService {
             enabled: false,
           })
           .catch((error: unknown) => {
-            if (error instanceof DomainError && error.kind === 'validation') {
+            if (isDomainErrorOf(error, 'validation')) {
               throw invalid(`Workflow validation failed: cron: ${error.message}`, 'body.flowJson.cron');
             }
             throw error;
@@ -388,14 +392,6 @@ export class EnosService {
         updateUser: caller.userId,
         createTime: now,
         updateTime: now,
-        type: flowJson.type ?? (schedule ? 1 : 0),
-        ...(schedule ? { cron: schedule } : {}),
-        ...(flowJson.cycle ? { cycle: flowJson.cycle } : {}),
-        ...(flowJson.startTime ? { startTime: flowJson.startTime } : {}),
-        ...(flowJson.alertMode !== undefined ? { alertMode: flowJson.alertMode } : {}),
-        ...(flowJson.alertTo !== undefined ? { alertTo: flowJson.alertTo } : {}),
-        ...(flowJson.appId !== undefined ? { appId: flowJson.appId } : {}),
-        ...(flowJson.syncType !== undefined ? { syncType: flowJson.syncType } : {}),
         ...(triggerId ? { triggerId } : {}),
       };
       for (const task of translated.tasks) {
@@ -428,7 +424,7 @@ export class EnosService {
         await this.deps.store.create({ key: { partition: `enos#flow#${id}`, sort: 'reserved' }, data: {} });
         return true;
       } catch (error) {
-        if (error instanceof DomainError && error.kind === 'conflict') return false;
+        if (isDomainErrorOf(error, 'conflict')) return false;
         throw error;
       }
     };
@@ -470,7 +466,7 @@ export class EnosService {
 
   private graphOf(flow: EnosFlow, runs?: Map<string, TaskRunRecord>, instanceSuffix?: string): string {
     const nodeOf = new Map(flow.tasks.map((task) => [task.name, `t_${task.taskId}`]));
-    const descriptor = flowJsonSchema.parse(flow.flowJson) as FlowJson;
+    const descriptor = specOf(flow);
     return JSON.stringify({
       tasks: flow.tasks.map((task, index) => ({
         taskName: task.name,
@@ -499,6 +495,7 @@ export class EnosService {
   async getFlow(caller: EnosCaller, flowId: number) {
     const flow = (await this.flowFor(caller, flowId, 'read')).data;
     const rights = this.rightsOf(flow, caller);
+    const spec = specOf(flow);
     return {
       flowId: flow.flowId,
       flowName: flow.flowName,
@@ -507,21 +504,21 @@ export class EnosService {
       createTime: `${enosTime(flow.createTime)}.0`,
       updateUser: flow.updateUser,
       updateTime: `${enosTime(flow.updateTime)}.0`,
-      freq: flow.cron ?? '',
-      cycle: flow.cycle ?? '',
+      freq: cronOf(spec),
+      cycle: spec.cycle ?? '',
       parameters: JSON.stringify(Object.entries(flow.parameters).map(([key, value]) => ({ key, value }))),
       owner: flow.owners.join(';'),
       visitor: flow.visitors.join(';'),
       doAs: flow.creator,
-      alertMode: flow.alertMode ?? 0,
-      alertTo: flow.alertTo ?? '',
-      appId: flow.appId ?? '',
+      alertMode: spec.alertMode ?? 0,
+      alertTo: spec.alertTo ?? '',
+      appId: spec.appId ?? '',
       graph: this.graphOf(flow),
       entry: 1,
-      type: flow.type,
-      syncType: flow.syncType ?? 0,
+      type: spec.type ?? (cronOf(spec) ? 1 : 0),
+      syncType: spec.syncType ?? 0,
       desc: flow.desc,
-      startTime: flow.startTime ?? '',
+      startTime: spec.startTime ?? '',
       virtual: 0,
       locked: 0,
       hasEditPri: rights.edit,
@@ -549,7 +546,7 @@ export class EnosService {
         flowId: String(flow.flowId),
         editable: this.rightsOf(flow, caller).edit,
         flowName: flow.flowName,
-        cycle: flow.cycle ?? '',
+        cycle: specOf(flow).cycle ?? '',
       }));
   }
 
@@ -566,7 +563,7 @@ export class EnosService {
         field === 'updateTime'
           ? flow.updateTime
           : field === 'startTime'
-            ? (flow.startTime ?? '')
+            ? (specOf(flow).startTime ?? '')
             : flow.createTime,
       ['createTime', 'updateTime', 'startTime'],
     );
@@ -578,7 +575,7 @@ export class EnosService {
     const flow = (await this.flowFor(caller, flowId, 'edit')).data;
     const tenant = enosTenant(caller.orgId);
     await this.deps.flows.delete(tenant, flow.engineFlowId).catch((error: unknown) => {
-      if (!(error instanceof DomainError && error.kind === 'not-found')) throw error;
+      if (!isDomainErrorOf(error, 'not-found')) throw error;
     });
     await this.deps.store.delete({ partition: `enos#flow#${flowId}`, sort: 'head' });
     await this.deps.store.delete({ partition: `enos#flowname#${caller.orgId}`, sort: flow.flowName });
@@ -675,7 +672,7 @@ export class EnosService {
           data: instance,
         });
       } catch (error) {
-        if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+        if (!isDomainErrorOf(error, 'conflict')) throw error;
         const existing = await this.deps.store.get<EnosInstance>(instanceKey(instanceId));
         if (
           !existing ||
@@ -687,22 +684,20 @@ export class EnosService {
         current = existing.data;
       }
       // Idempotent, so a redelivery completes what a first attempt left half-done.
-      await this.createOnce({ partition: `enos#engine#${current.engineId}`, sort: 'link' }, { instanceId });
+      await createIfAbsent(this.deps.store, {
+        key: { partition: `enos#engine#${current.engineId}`, sort: 'link' },
+        data: { instanceId },
+      });
       if (current.state === 'WAIT') {
-        await this.createOnce(queueKey(flow.flowId, current.queuedAs), { instanceId });
+        await createIfAbsent(this.deps.store, {
+          key: queueKey(flow.flowId, current.queuedAs),
+          data: { instanceId },
+        });
       }
       await this.drain(flow.flowId);
       return current;
     }
     throw new Error(`No free instance id after ${options.instanceId}`);
-  }
-
-  private async createOnce(key: ItemKey, data: unknown): Promise<void> {
-    try {
-      await this.deps.store.create({ key, data });
-    } catch (error) {
-      if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
-    }
   }
 
   /**
@@ -757,7 +752,7 @@ export class EnosService {
         await this.deps.store.update({ key: lockKey(flowId), data: taken }, lock.version);
         return true;
       } catch (error) {
-        if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+        if (!isDomainErrorOf(error, 'conflict')) throw error;
       }
     }
     return false;
@@ -793,7 +788,7 @@ export class EnosService {
         lock.version,
       );
     } catch (error) {
-      if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+      if (!isDomainErrorOf(error, 'conflict')) throw error;
     }
   }
 
@@ -835,7 +830,7 @@ export class EnosService {
         );
         return next;
       } catch (error) {
-        if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+        if (!isDomainErrorOf(error, 'conflict')) throw error;
       }
     }
     throw new Error(`Instance ${instanceId}: too much contention`);
@@ -905,12 +900,13 @@ export class EnosService {
       : undefined;
     const rights = flow ? this.rightsOf(flow, caller) : { read: true, edit: false };
     const suffix = instance.instanceId.slice(String(instance.flowId).length + 1);
+    const spec = flow ? specOf(flow) : undefined;
     return {
       instanceId: instance.instanceId,
       flowId: instance.flowId,
       flowName: flow?.flowName ?? '',
-      freq: flow?.cron ?? '',
-      cycle: flow?.cycle ?? '',
+      freq: spec ? cronOf(spec) : '',
+      cycle: spec?.cycle ?? '',
       parameters: JSON.stringify(
         Object.entries({ ...flow?.parameters, ...instance.parameters }).map(([key, value]) => ({
           key,
@@ -927,7 +923,7 @@ export class EnosService {
       timestamp: Date.parse(instance.updateTime),
       virtual: 0,
       owner: instance.owner,
-      alertMode: flow?.alertMode ?? 0,
+      alertMode: spec?.alertMode ?? 0,
       calDt: instance.triggerTime.slice(0, 10),
       hasEditPri: rights.edit,
       hasReadPri: rights.read,

@@ -7,9 +7,10 @@ import type { FlowService } from '../../engine/flows.ts';
 import type { JsonObject } from '../../engine/json-path.ts';
 import { mapInput } from '../../engine/mappings.ts';
 import type { ExecutionRecord, TaskRunRecord } from '../../engine/records.ts';
-import { DomainError, notFound, validationFailed } from '../../errors.ts';
+import { DomainError, isDomainErrorOf, notFound, validationFailed } from '../../errors.ts';
 import type { FlowDescriptor, Mapping, TriggerOrigin } from '../../flow/model.ts';
 import { uuidFromKey } from '../../ids.ts';
+import { createIfAbsent } from '../../stored-items.ts';
 import type { TriggerService } from '../../triggers/service.ts';
 
 /**
@@ -171,14 +172,14 @@ export class RillFlowService {
       const stored = await this.deps.flows.get(rillTenant, child.flowId).then(
         () => true,
         (error: unknown) => {
-          if (error instanceof DomainError && error.kind === 'not-found') return false;
+          if (isDomainErrorOf(error, 'not-found')) return false;
           throw error;
         },
       );
       if (!stored) {
         // Content-addressed: another add storing the same flow at the same moment is as good.
         await this.deps.flows.create(rillTenant, child.descriptor, child.flowId).catch((error: unknown) => {
-          if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
+          if (!isDomainErrorOf(error, 'conflict')) throw error;
         });
       }
     }
@@ -186,7 +187,7 @@ export class RillFlowService {
     const flow = (await this.deps.flows.get(rillTenant, flowId).then(
       () => true,
       (error: unknown) => {
-        if (error instanceof DomainError && error.kind === 'not-found') return false;
+        if (isDomainErrorOf(error, 'not-found')) return false;
         throw error;
       },
     ))
@@ -287,11 +288,11 @@ export class RillFlowService {
         ? { callback: { url, fullContext: declared?.fullContext ?? false, input: declared?.input ?? [] } }
         : {}),
     };
-    await this.createOnce({
+    await createIfAbsent(this.deps.store, {
       key: { partition: `rill#engine#${engineId}`, sort: 'link' },
       data: { rillId },
     });
-    await this.createOnce({
+    await createIfAbsent(this.deps.store, {
       key: { partition: `rill#execution#${rillId}`, sort: 'link' },
       collection: {
         name: `rill#executions#${business}:${feature}`,
@@ -306,15 +307,6 @@ export class RillFlowService {
       ...(input.trigger ? { trigger: input.trigger } : {}),
     });
     return { execution_id: rillId };
-  }
-
-  /** Creates an item unless a repeated call already did. */
-  private async createOnce(item: Parameters<MetadataStore['create']>[0]): Promise<void> {
-    try {
-      await this.deps.store.create(item);
-    } catch (error) {
-      if (!(error instanceof DomainError && error.kind === 'conflict')) throw error;
-    }
   }
 
   /**
@@ -383,7 +375,7 @@ export class RillFlowService {
   /** cancel_trigger.json: `{code: 0}`, or `{code: -1, message}` for an unknown task of that type. */
   async cancelTrigger(input: { type: 'cron' | 's3'; taskId: string }): Promise<JsonObject> {
     const trigger = await this.deps.triggers.get(rillTenant, input.taskId.trim()).catch((error: unknown) => {
-      if (error instanceof DomainError && error.kind === 'not-found') return undefined;
+      if (isDomainErrorOf(error, 'not-found')) return undefined;
       throw error;
     });
     if (!trigger || trigger.type !== input.type) {
@@ -438,7 +430,7 @@ export class RillFlowService {
     const link = await this.link(executionId);
     // Submitted but not yet started (its id is known a moment before its execution is): NOT_STARTED.
     const view = await this.deps.executions.describe(rillTenant, link.engineId).catch((error: unknown) => {
-      if (error instanceof DomainError && error.kind === 'not-found') return undefined;
+      if (isDomainErrorOf(error, 'not-found')) return undefined;
       throw error;
     });
     const version = await this.resolve(link.descriptorId);

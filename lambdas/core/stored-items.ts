@@ -1,4 +1,5 @@
-import type { MetadataStore, Page, PageRequest, StoredItem } from '../ports/metadata-store.ts';
+import type { MetadataStore, NewItem, Page, PageRequest, StoredItem } from '../ports/metadata-store.ts';
+import { isDomainErrorOf } from './errors.ts';
 
 /** Follows the cursor of a listing to its end: for sets that stay small (a tenant's triggers, an org's flows). */
 async function allPages<T>(list: (page: PageRequest) => Promise<Page<StoredItem<T>>>): Promise<T[]> {
@@ -22,3 +23,12 @@ export const wholePartition = <T>(
   partition: string,
   sortPrefix: string,
 ): Promise<T[]> => allPages((page) => store.listPartition<T>(partition, sortPrefix, page));
+
+/** Creates the item unless it exists: a repeated call (a retry, a redelivery) finds it done. */
+export async function createIfAbsent<T>(store: MetadataStore, item: NewItem<T>): Promise<void> {
+  try {
+    await store.create(item);
+  } catch (error) {
+    if (!isDomainErrorOf(error, 'conflict')) throw error;
+  }
+}
